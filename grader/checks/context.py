@@ -1,0 +1,54 @@
+"""What the hidden checks are given: the student, the reference, the data, the seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.config import Rubric
+from grader.data import Split
+from grader.scoring import Figure
+from grader.student import Student
+
+
+@dataclass
+class FigureRecorder:
+    """PNG pictures for the report, written into the submission's output folder."""
+
+    folder: Path
+    saved: list[Figure] = field(default_factory=list)
+
+    def save(self, name: str, png: bytes, title: str, task: str) -> None:
+        # Only a real PNG of sane size goes to the report; a student's figure is still their bytes.
+        if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > 8 * 1024 * 1024:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / name).write_bytes(png)
+        self.saved.append(Figure(name, title, task))
+
+
+@dataclass
+class CheckContext:
+    """Handed to the checks through pytest's config stash."""
+
+    student: Student
+    reference: ModuleType
+    seed: int
+    train: Split
+    test: Split
+    device: str
+    figures: FigureRecorder
+    rubric: Rubric
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def rng(self, salt: str) -> np.random.Generator:
+        """A generator per check: the run's seed mixed with the check's name, so checks don't share draws."""
+        return np.random.default_rng([self.seed, *salt.encode()])
+
+
+CONTEXT = pytest.StashKey[CheckContext]()

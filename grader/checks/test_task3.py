@@ -1,0 +1,529 @@
+"""Task 3: A CNN on CIFAR-10."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from grader.checks.support import expect_close, fmt, tensor_of
+from grader.data import Split
+from grader.student import CheckFailed, outcome
+from grader.worker.probes import build_model
+
+# Short training on real CIFAR-10 images: TRAIN_IMAGES images for EPOCHS epochs, batch BATCH,
+# Adam lr 1e-3. Measured on the shipped subset (benchmarks/calibrate.py): the reference reaches
+# 0.39-0.46 test accuracy over 10 seeds, an untrained network 0.08-0.12. THRESHOLD sits
+# between them with at least 0.09 to spare on each side.
+TRAIN_IMAGES = 5000
+TEST_IMAGES = 1000
+EPOCHS = 4
+BATCH = 32
+LR = 1e-3
+THRESHOLD = 0.30
+
+ARCH = [["conv", 3, 6, 5], ["relu"], ["maxpool", 2, 2], ["conv", 6, 16, 5], ["relu"], ["maxpool", 2, 2],
+        ["flatten"], ["linear", 400, 120], ["relu"], ["linear", 120, 84], ["relu"], ["linear", 84, 10]]
+# The same network with frozen batch norms (momentum 0 keeps the running statistics as set).
+ARCH_BN = ARCH[:1] + [["bn", 6, 0.0]] + ARCH[1:4] + [["bn", 16, 0.0]] + ARCH[4:]
+
+
+def images(split: Split, normalize: bool = True) -> torch.Tensor:
+    """uint8 NHWC images as float NCHW, like ToTensor (and Normalize(0.5, 0.5))."""
+    x = torch.from_numpy(split.images).permute(0, 3, 1, 2).float() / 255
+    return (x - 0.5) / 0.5 if normalize else x
+
+
+def part(split: Split, start: int, stop: int) -> Split:
+    return Split(split.images[start:stop], split.labels[start:stop])
+
+
+# ---------------------------------------------------------------- transforms (3.1, 3.4)
+
+
+def transform_probe(ctx) -> dict[str, Any]:
+    if "transforms" not in ctx.cache:
+        ctx.student.require("make_transform")
+        ctx.cache["transforms"] = ctx.student.probe("transforms", "make_transform()", image=ctx.train.images[0], samples=12)
+    return ctx.cache["transforms"]
+
+
+def pipeline(ctx, augment: bool, normalize: bool) -> dict[str, Any]:
+    result = transform_probe(ctx)[f"augment={augment},normalize={normalize}"]
+    return outcome(result, f"make_transform(augment={augment}, normalize={normalize})")
+
+
+def step_names(p: dict[str, Any]) -> list[str]:
+    return [s["type"] for s in p["steps"]]
+
+
+def output(p: dict[str, Any], i: int, what: str) -> np.ndarray:
+    return tensor_of(p["outputs"][i], what)
+
+
+def test_transform_plain(ctx):
+    p = pipeline(ctx, False, False)
+    what = "make_transform() (no augmentation, no normalization)"
+    expected = images(Split(ctx.train.images[:1], ctx.train.labels[:1]), normalize=False)[0].numpy()
+    expect_close(output(p, 0, what), expected, f"{what} applied to a CIFAR-10 image should equal ToTensor()", atol=1e-6)
+    random_steps = [s for s in step_names(p) if s.startswith("Random") or s == "ColorJitter"]
+    if random_steps:
+        raise CheckFailed(f"{what} should not augment, but holds {', '.join(random_steps)}.")
+
+
+def test_transform_normalize(ctx):
+    p = pipeline(ctx, False, True)
+    what = "make_transform(normalize=True)"
+    names = step_names(p)
+    if "Normalize" not in names or "ToTensor" not in names or names.index("Normalize") < names.index("ToTensor"):
+        raise CheckFailed(f"{what}: expected ToTensor() followed by Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), got {names}.")
+    plain = images(Split(ctx.train.images[:1], ctx.train.labels[:1]), normalize=True)[0].numpy()
+    expect_close(output(p, 0, what), plain, f"{what} should map each channel to (x - 0.5) / 0.5", atol=1e-5)
+
+
+def test_transform_augment(ctx):
+    p = pipeline(ctx, True, False)
+    what = "make_transform(augment=True)"
+    names = step_names(p)
+    if "ToTensor" not in names:
+        raise CheckFailed(f"{what} should end in ToTensor(); its steps are {names}.")
+    before = names[: names.index("ToTensor")]
+    problems = []
+    for needed in ("RandomHorizontalFlip", "RandomCrop", "ColorJitter"):
+        if needed not in before:
+            problems.append(f"{needed} before ToTensor()")
+    crop = next((s for s in p["steps"] if s["type"] == "RandomCrop"), None)
+    if crop is not None:
+        size, padding = crop["params"].get("size"), crop["params"].get("padding")
+        if size not in ([32, 32], 32) or padding not in (4, [4], [4, 4], [4, 4, 4, 4]):
+            problems.append(f"RandomCrop(32, padding=4) (got size {size}, padding {padding})")
+    if problems:
+        raise CheckFailed(f"{what}: expected {', '.join(problems)}; its steps are {names}.")
+    outs = [output(p, i, what) for i in range(len(p["outputs"]))]
+    if any(o.shape != (3, 32, 32) for o in outs):
+        raise CheckFailed(f"{what} should give 3x32x32 tensors, got {[list(o.shape) for o in outs][:3]}.")
+    if all(np.array_equal(outs[0], o) for o in outs[1:]):
+        raise CheckFailed(f"{what} gave the same tensor for 12 different random seeds: nothing is random.")
+
+
+# ---------------------------------------------------------------- loaders (3.1, 3.4)
+
+LOADER_TRAIN, LOADER_TEST, LOADER_BATCH = 40, 20, 8
+
+
+def loader_probe(ctx) -> dict[str, Any]:
+    if "loaders" not in ctx.cache:
+        ctx.student.require("make_loaders")
+        train, test = part(ctx.train, 0, LOADER_TRAIN), part(ctx.test, 0, LOADER_TEST)
+        ctx.cache["loaders"] = ctx.student.probe(
+            "loaders", "make_loaders()", train_images=train.images, train_labels=train.labels,
+            test_images=test.images, test_labels=test.labels, batch_size=LOADER_BATCH)
+    return ctx.cache["loaders"]
+
+
+def loaders(ctx, augment: bool) -> dict[str, Any]:
+    key = f"augment={augment},normalize={augment}"
+    return outcome(loader_probe(ctx)[key], f"make_loaders(root, batch_size={LOADER_BATCH}, augment={augment}, normalize={augment})")
+
+
+def test_loaders_split_and_batches(ctx):
+    got = loaders(ctx, False)
+    test = part(ctx.test, 0, LOADER_TEST)
+    expected_sizes = [8, 8, 4]
+    first = got["test"][0]
+    if first["sizes"] != expected_sizes:
+        raise CheckFailed(f"The test loader over {LOADER_TEST} test images with batch_size={LOADER_BATCH} should give "
+                          f"batches of {expected_sizes}, gave {first['sizes']}.")
+    if not np.array_equal(first["labels"], test.labels) or not np.allclose(first["images"], images(test, False).numpy(), atol=1e-6):
+        raise CheckFailed("The test loader should yield the test set's images (train=False), in order and unchanged; "
+                          "it yields other images. Is it built from the training set?")
+    train_first = got["train"][0]
+    if sorted(train_first["labels"].tolist()) != sorted(part(ctx.train, 0, LOADER_TRAIN).labels.tolist()) or \
+            max(train_first["sizes"], default=0) != LOADER_BATCH:
+        raise CheckFailed(f"The training loader should yield all {LOADER_TRAIN} training images in batches of "
+                          f"{LOADER_BATCH}; it gave batches of {train_first['sizes']} with other labels.")
+
+
+def test_loaders_shuffle(ctx):
+    got = loaders(ctx, False)
+    train_labels = part(ctx.train, 0, LOADER_TRAIN).labels
+    passes = [p["labels"] for p in got["train"]]
+    if all(np.array_equal(p, train_labels) for p in passes):
+        raise CheckFailed("The training loader should shuffle (shuffle=True): two passes both gave the images in "
+                          "the data set's order.")
+    tests = [p["labels"] for p in got["test"]]
+    if not all(np.array_equal(t, part(ctx.test, 0, LOADER_TEST).labels) for t in tests):
+        raise CheckFailed("The test loader should not shuffle (shuffle=False): its order changed between passes.")
+
+
+def test_loaders_augment_train_only(ctx):
+    got = loaders(ctx, True)
+    test = part(ctx.test, 0, LOADER_TEST)
+    expected = images(test, True).numpy()
+    got_test = got["test"][0]["images"]
+    if got_test.shape != expected.shape or not np.allclose(got_test, expected, atol=1e-5):
+        raise CheckFailed("With augment=True, normalize=True the test images should be normalized but never augmented; "
+                          "the test loader yields images that differ from Normalize(ToTensor(image)).")
+    originals = images(part(ctx.train, 0, LOADER_TRAIN), True).numpy()
+    train_images = got["train"][0]["images"]
+    unchanged = sum(any(np.allclose(img, o, atol=1e-5) for o in originals) for img in train_images)
+    if unchanged > len(train_images) // 2:
+        raise CheckFailed(f"With augment=True the training images should be augmented, but {unchanged} of "
+                          f"{len(train_images)} came out exactly as the normalized originals.")
+
+
+# ---------------------------------------------------------------- the network (3.2)
+
+
+def net_probe(ctx) -> dict[str, Any]:
+    if "net" not in ctx.cache:
+        ctx.student.require("Net")
+        ctx.cache["net"] = ctx.student.probe("net_structure", "Net()")
+    return ctx.cache["net"]
+
+
+EXPECTED_LAYERS = {
+    "conv1": ("Conv2d", {"in_channels": 3, "out_channels": 6, "kernel_size": [5, 5], "stride": [1, 1], "padding": [0, 0]}),
+    "pool1": ("MaxPool2d", {"kernel_size": 2, "stride": 2}),
+    "conv2": ("Conv2d", {"in_channels": 6, "out_channels": 16, "kernel_size": [5, 5], "stride": [1, 1], "padding": [0, 0]}),
+    "pool2": ("MaxPool2d", {"kernel_size": 2, "stride": 2}),
+    "fc1": ("Linear", {"in_features": 400, "out_features": 120}),
+    "fc2": ("Linear", {"in_features": 120, "out_features": 84}),
+    "fc3": ("Linear", {"in_features": 84, "out_features": 10}),
+}
+
+
+def same_param(got: Any, want: Any) -> bool:
+    as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v, v]  # noqa: E731
+    return got == want or as_list(got) == as_list(want)
+
+
+def test_net_architecture(ctx, ref):
+    probe = net_probe(ctx)
+    for normalization in (False, True):
+        got = outcome(probe[f"normalization={normalization}"], f"Net(normalization={normalization})")
+        what = f"Net(normalization={normalization})"
+        modules = {m["name"]: m for m in got["modules"]}
+        expected = dict(EXPECTED_LAYERS)
+        if normalization:
+            expected["norm1"] = ("BatchNorm2d", {"num_features": 6})
+            expected["norm2"] = ("BatchNorm2d", {"num_features": 16})
+        for name, (kind, attrs) in expected.items():
+            m = modules.get(name)
+            if m is None:
+                raise CheckFailed(f"{what} has no attribute {name} ({kind}); its modules are {sorted(n for n in modules if n)}.")
+            bad = {a: m["attrs"].get(a) for a, v in attrs.items() if not same_param(m["attrs"].get(a), v)}
+            if m["type"] != kind or bad:
+                raise CheckFailed(f"{what}.{name}: expected {kind}({fmt(attrs)}), got {m['type']}({fmt(m['attrs'])}).")
+        ref_net = ref.Net(normalization=normalization)
+        ref_state = {k: list(v.shape) for k, v in ref_net.state_dict().items()}
+        if got["state"] != ref_state:
+            raise CheckFailed(f"{what}.state_dict() should hold exactly {fmt(ref_state, 2000)}; got {fmt(got['state'], 2000)}.")
+        params = sum(p.numel() for p in ref_net.parameters())
+        if got["parameters"] != params:
+            raise CheckFailed(f"{what} should have {params} parameters, has {got['parameters']}.")
+        if got["output_shape"] != [2, 10]:
+            raise CheckFailed(f"{what} should map a batch of 2 images to shape [2, 10], gave {got['output_shape']}.")
+
+
+def check_forward(ctx, ref, normalization: bool) -> None:
+    ctx.student.require("Net")
+    rng = ctx.rng(f"forward{normalization}")
+    torch.manual_seed(int(rng.integers(1 << 31)))
+    net = ref.Net(normalization=normalization)
+    if normalization:
+        for bn in (net.norm1, net.norm2):
+            bn.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.3, bn.num_features)).float())
+            bn.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2, bn.num_features)).float())
+            bn.weight.data.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, bn.num_features)).float())
+            bn.bias.data.copy_(torch.from_numpy(rng.normal(0, 0.2, bn.num_features)).float())
+    net.eval()
+    x = images(part(ctx.test, 0, 16))
+    with torch.no_grad():
+        expected = net(x).numpy()
+    what = f"Net(normalization={normalization}) with the reference's weights loaded, in eval mode"
+    got = outcome(ctx.student.probe("net_forward", what, normalization=normalization, state=net.state_dict(), inputs=x), what)
+    expect_close(tensor_of(got, what), expected, f"{what}: its outputs for 16 test images", atol=1e-4)
+
+
+def test_net_forward_plain(ctx, ref):
+    check_forward(ctx, ref, False)
+
+
+def test_net_forward_batchnorm(ctx, ref):
+    check_forward(ctx, ref, True)
+
+
+def accuracy(model: torch.nn.Module, split: Split) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float((model(images(split)).argmax(1).numpy() == split.labels).mean())
+
+
+def state_dict(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+
+
+def test_net_learns(ctx, ref):
+    ctx.student.require("Net")
+    train = part(ctx.train, 0, TRAIN_IMAGES)
+    what = f"Your Net trained by the grader ({EPOCHS} epochs over {len(train.labels)} CIFAR-10 images, Adam lr {LR}, batch {BATCH})"
+    got = outcome(ctx.student.probe("grader_trains_net", what, timeout=240, train_x=images(train), train_y=train.labels,
+                                    epochs=EPOCHS, batch_size=BATCH, lr=LR, seed=ctx.seed, device=ctx.device), what)
+    net = ref.Net(normalization=False)
+    try:
+        net.load_state_dict(state_dict(got["state"]))
+    except (RuntimeError, KeyError) as exc:
+        raise CheckFailed(f"{what}: its weights do not fit the exercise's architecture, so its accuracy cannot be "
+                          f"measured ({str(exc).splitlines()[0]}).") from None
+    acc = accuracy(net, part(ctx.test, 0, TEST_IMAGES))
+    ctx.cache["timing:grader_trains_net"] = got["images_per_s"]
+    if acc < THRESHOLD:
+        raise CheckFailed(f"{what}: expected at least {THRESHOLD:.2f} test accuracy (the reference reaches about 0.42), "
+                          f"got {acc:.3f}.")
+
+
+# ---------------------------------------------------------------- train() (3.3)
+
+
+def run_train(ctx, arch: list, state: dict[str, torch.Tensor], train: Split, test: Split, epochs: int,
+              batch: int, lr: float, seed: int, what: str, timeout: float = 120, gpu: bool = False) -> dict[str, Any]:
+    ctx.student.require("train")
+    result = ctx.student.probe("student_train", what, timeout=timeout, spec=arch, state=state,
+                               train_x=images(train), train_y=train.labels, test_x=images(test), test_y=test.labels,
+                               epochs=epochs, batch_size=batch, lr=lr, seed=seed,
+                               use_gpu=gpu and ctx.device == "cuda")
+    value = outcome(result, what)
+    pair = returned_lists(value, epochs, what)
+    return {"train": pair[0], "test": pair[1], "state": result["state"], "orders": result["orders"],
+            "images_per_s": result["images_per_s"]}
+
+
+def returned_lists(value: dict[str, Any], epochs: int, what: str) -> tuple[list[float], list[float]]:
+    """train()'s return value as two lists of floats, or CheckFailed saying what it was."""
+    if value.get("kind") != "list" or len(value["items"]) != 2:
+        raise CheckFailed(f"{what} should return (train_accuracies, test_accuracies), got {value.get('kind')} "
+                          f"{value.get('type', '')}.")
+    out = []
+    for name, part_ in zip(("training", "test"), value["items"]):
+        items = part_.get("items") if part_.get("kind") == "list" else None
+        if part_.get("kind") == "tensor":
+            items = [{"kind": "number", "value": v} for v in np.ravel(part_["value"])]
+        if items is None or len(items) != epochs or any(i.get("kind") not in ("number", "tensor") for i in items):
+            raise CheckFailed(f"{what}: the {name} accuracies should be a list of {epochs} numbers (one per epoch), "
+                              f"got {fmt(part_)}.")
+        values = [float(np.ravel(i["value"])[0]) for i in items]
+        if any(not 0.0 <= v <= 1.0 for v in values):
+            raise CheckFailed(f"{what}: accuracies should be fractions in [0, 1], got {values} "
+                              "(per cent, or divided by the number of batches?).")
+        out.append(values)
+    return out[0], out[1]
+
+
+def seeded_state(arch: list, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return build_model(arch).state_dict()
+
+
+def test_train_returns_lists(ctx):
+    train, test = part(ctx.train, 0, 64), part(ctx.test, 0, 32)
+    run_train(ctx, ARCH, seeded_state(ARCH, ctx.seed), train, test, 3, 16, LR, ctx.seed,
+              "train(model, criterion, optimizer, train_loader, test_loader, num_epochs=3)")
+
+
+def batch_accuracies(model: torch.nn.Module, x: torch.Tensor, y: np.ndarray, order: np.ndarray, batch: int,
+                     train_mode: bool) -> tuple[float, float]:
+    """Accuracy over images and mean of per-batch accuracies, in the given mode."""
+    model.train(train_mode)
+    hits, per_batch = 0, []
+    with torch.no_grad():
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            correct = (model(x[idx]).argmax(1).numpy() == y[idx])
+            hits += int(correct.sum())
+            per_batch.append(float(correct.mean()))
+    return hits / len(order), float(np.mean(per_batch))
+
+
+def frozen_run(ctx) -> dict[str, Any]:
+    """train() on a network that does not learn (lr 0) whose batch norms make eval and train mode disagree.
+
+    Every way of counting the test accuracy then gives a different number, and the grader
+    knows each: over images or batches, in eval or training mode.
+    """
+    if "frozen" in ctx.cache:
+        return ctx.cache["frozen"]
+    train, test = part(ctx.train, 0, 200), part(ctx.test, 0, 1017 if len(ctx.test.labels) >= 1017 else len(ctx.test.labels))
+    x_test = images(test)
+    for attempt in range(20):
+        rng = ctx.rng(f"frozen{attempt}")
+        torch.manual_seed(int(rng.integers(1 << 31)))
+        model = build_model(ARCH_BN)
+        for bn in (model[1], model[5]):
+            bn.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.5, bn.num_features)).float())
+            bn.running_var.copy_(torch.from_numpy(rng.uniform(0.2, 3, bn.num_features)).float())
+        order = np.arange(len(test.labels))
+        variants = {
+            "eval-images": batch_accuracies(model, x_test, test.labels, order, 16, False)[0],
+            "eval-batches": batch_accuracies(model, x_test, test.labels, order, 16, False)[1],
+            "train-images": batch_accuracies(model, x_test, test.labels, order, 16, True)[0],
+            "train-batches": batch_accuracies(model, x_test, test.labels, order, 16, True)[1],
+        }
+        values = sorted(variants.values())
+        if min(b - a for a, b in zip(values, values[1:])) > 1e-4:
+            break
+    what = "train() with the test loader's accuracy measured on a fixed network"
+    got = run_train(ctx, ARCH_BN, model.state_dict(), train, test, 1, 16, 0.0, ctx.seed, what)
+    ctx.cache["frozen"] = {"variants": variants, "got": got["test"][0]}
+    return ctx.cache["frozen"]
+
+
+def images_run(ctx) -> dict[str, Any]:
+    """train() with lr 0 on 200 training images in batches of 16: the last batch holds 8."""
+    if "images" in ctx.cache:
+        return ctx.cache["images"]
+    train, test = part(ctx.train, 0, 200), part(ctx.test, 0, 40)
+    state = seeded_state(ARCH, ctx.seed + 1)
+    what = "train() with the training accuracy measured on a fixed network"
+    got = run_train(ctx, ARCH, state, train, test, 1, 16, 0.0, ctx.seed + 1, what)
+    model = build_model(ARCH)
+    model.load_state_dict(state)
+    order = np.asarray(got["orders"][0]) if got["orders"] else np.arange(len(train.labels))
+    over_images, over_batches = batch_accuracies(model, images(train), train.labels, order, 16, False)
+    ctx.cache["images"] = {"got": got["train"][0], "images": over_images, "batches": over_batches}
+    return ctx.cache["images"]
+
+
+def test_train_counts_images(ctx):
+    run = images_run(ctx)
+    if abs(run["got"] - run["images"]) > 1e-6:
+        hint = " That is the mean of the per-batch accuracies; divide the correct predictions by the number of images." \
+            if abs(run["got"] - run["batches"]) < 1e-6 else ""
+        raise CheckFailed(f"train()'s training accuracy for 200 images in batches of 16 (the last batch holds 8): "
+                          f"expected {run['images']:.6f} (correct images / images), got {run['got']:.6f}.{hint}")
+    frozen = frozen_run(ctx)
+    v, got = frozen["variants"], frozen["got"]
+    if abs(got - v["eval-batches"]) < 1e-6 or abs(got - v["train-batches"]) < 1e-6:
+        raise CheckFailed(f"train()'s test accuracy on {1017} test images in batches of 16 is the mean of per-batch "
+                          f"accuracies ({got:.6f}); expected correct images / images ({v['eval-images']:.6f}).")
+
+
+def test_train_tests_in_eval_mode(ctx):
+    frozen = frozen_run(ctx)
+    v, got = frozen["variants"], frozen["got"]
+    if abs(got - v["eval-images"]) < 1e-6 or abs(got - v["eval-batches"]) < 1e-6:
+        return
+    if abs(got - v["train-images"]) < 1e-6 or abs(got - v["train-batches"]) < 1e-6:
+        raise CheckFailed(f"train() measures test accuracy in training mode: with batch norm that gives {got:.6f}; "
+                          f"in eval mode (model.eval()) it is {v['eval-images']:.6f}.")
+    raise CheckFailed(f"train()'s test accuracy of a network that does not change (lr 0) should be "
+                      f"{v['eval-images']:.6f} (eval mode, over the test loader's images), got {got:.6f}.")
+
+
+def replay(state: dict[str, torch.Tensor], train: Split, order: np.ndarray, batch: int, zero: bool) -> torch.nn.Module:
+    model = build_model(ARCH)
+    model.load_state_dict(state)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    x = images(train)
+    y = torch.from_numpy(train.labels)
+    for start in range(0, len(order), batch):
+        idx = torch.from_numpy(order[start:start + batch])
+        if zero:
+            optimizer.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        optimizer.step()
+    return model
+
+
+def test_train_zeroes_gradients(ctx):
+    train, test = part(ctx.train, 0, 96), part(ctx.test, 0, 16)
+    state = seeded_state(ARCH, ctx.seed + 2)
+    what = "train() for one epoch of 6 batches"
+    got = run_train(ctx, ARCH, state, train, test, 1, 16, LR, ctx.seed + 2, what)
+    if not got["orders"]:
+        raise CheckFailed(f"{what} never iterated over the training loader.")
+    order = np.asarray(got["orders"][0])
+    weights = state_dict(got["state"])
+
+    def matches(model: torch.nn.Module) -> bool:
+        return all(torch.allclose(weights[k].float(), v.float(), atol=1e-5, rtol=1e-4) for k, v in model.state_dict().items())
+
+    if matches(replay(state, train, order, 16, zero=True)):
+        return
+    if matches(replay(state, train, order, 16, zero=False)):
+        raise CheckFailed(f"{what}: the weights after training show gradients accumulating across batches; "
+                          "call optimizer.zero_grad() before each backward pass.")
+    raise CheckFailed(f"{what}: the weights after training differ from one Adam step per batch "
+                      "(zero_grad, forward, cross-entropy loss, backward, step).")
+
+
+def test_train_reaches_accuracy(ctx):
+    train, test = part(ctx.train, 0, TRAIN_IMAGES), part(ctx.test, 0, TEST_IMAGES)
+    what = (f"train() on the reference network ({EPOCHS} epochs over {len(train.labels)} CIFAR-10 images, "
+            f"Adam lr {LR}, batch {BATCH})")
+    got = run_train(ctx, ARCH, seeded_state(ARCH, ctx.seed + 3), train, test, EPOCHS, BATCH, LR, ctx.seed + 3,
+                    what, timeout=240, gpu=True)
+    model = build_model(ARCH)
+    model.load_state_dict(state_dict(got["state"]))
+    acc = accuracy(model, test)
+    ctx.cache["accuracy_run"] = (got["train"], got["test"])
+    ctx.cache["timing:student_train"] = got["images_per_s"]
+    if acc < THRESHOLD:
+        raise CheckFailed(f"{what}: expected the trained network to reach at least {THRESHOLD:.2f} test accuracy "
+                          f"(the reference's loop reaches about 0.42), got {acc:.3f}.")
+    if abs(got["test"][-1] - acc) > 0.02:
+        raise CheckFailed(f"{what}: it reported {got['test'][-1]:.3f} test accuracy for the last epoch, but the "
+                          f"network it returned scores {acc:.3f} on the same test images.")
+
+
+# ---------------------------------------------------------------- plots (3.3, 3.4)
+
+
+def test_plot_accuracy(ctx):
+    ctx.student.require("plot_accuracy")
+    rng = ctx.rng("plot")
+    runs = {name: ([float(v) for v in np.round(rng.uniform(0.1, 0.9, 5), 3)],
+                   [float(v) for v in np.round(rng.uniform(0.1, 0.9, 5), 3)]) for name in ("plain", "augmented")}
+    what = "plot_accuracy(runs)"
+    fig = outcome(ctx.student.probe("accuracy_figure", what, runs=runs), what)
+    if not fig["is_figure"]:
+        raise CheckFailed(f"{what} should return a matplotlib Figure, returned {fig['type']}.")
+    if "accuracy_run" in ctx.cache:
+        real = ctx.student.probe("accuracy_figure", what, runs={"your train()": ctx.cache["accuracy_run"]})
+        if real.get("ok") and real["value"].get("is_figure"):
+            ctx.figures.save("accuracy.png", real["value"]["png"], "plot_accuracy() on the accuracies your train() "
+                             "returned in the grader's short training run", "3.3")
+    else:
+        ctx.figures.save("accuracy.png", fig["png"], "plot_accuracy() on the grader's test data", "3.3")
+    problems = []
+    if fig["show_called"]:
+        problems.append("it calls plt.show(); return the figure instead")
+    if not any(a["xlabel"].strip() and a["ylabel"].strip() for a in fig["axes"]):
+        problems.append("its axes need labels (epoch, accuracy)")
+    legends = [t for a in fig["axes"] for t in (a["legend"] or [])] + [t for lg in fig["figure_legends"] for t in lg]
+    if len(legends) < 4:
+        problems.append(f"its legend should name the 4 curves (train and test of 2 runs), it has {legends}")
+    curves = [np.asarray(line["y"]) for a in fig["axes"] for line in a["lines"]]
+    for name, (tr, te) in runs.items():
+        for label, values in (("train", tr), ("test", te)):
+            if not any(c.shape == (5,) and np.allclose(c, values, atol=1e-6) for c in curves):
+                problems.append(f"no curve shows the {label} accuracies of run {name!r} ({values})")
+    if problems:
+        raise CheckFailed(f"{what}: " + "; ".join(problems) + ".")
+
+
+def test_show_augmentations(ctx):
+    ctx.student.require("show_augmentations", "make_transform")
+    train, test = part(ctx.train, 0, 10), part(ctx.test, 0, 10)
+    what = "show_augmentations(dataset, augmented, n=5)"
+    fig = outcome(ctx.student.probe("augmentation_figure", what, train_images=train.images, train_labels=train.labels,
+                                    test_images=test.images, test_labels=test.labels, n=5), what)
+    if not fig["is_figure"]:
+        raise CheckFailed(f"{what} should return a matplotlib Figure, returned {fig['type']}.")
+    ctx.figures.save("augmentations.png", fig["png"], "show_augmentations(): originals above their augmented versions", "3.4")
+    shown = sum(a["images"] for a in fig["axes"])
+    if shown < 10:
+        raise CheckFailed(f"{what} should show 5 originals above their 5 augmented versions (10 images), shows {shown}.")

@@ -1,0 +1,164 @@
+"""One settings object for the whole grader; the CLI's defaults read from it."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from grader.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+RUBRIC_PATH = PACKAGE_DIR / "rubric.toml"
+CHECKS_DIR = PACKAGE_DIR / "checks"
+REFERENCE_PATH = PROJECT_DIR / "solutions" / "exercise4.py"
+SHIPPED_DATA = PROJECT_DIR / "data" / "cifar10-subset.tar.xz"
+DATA_CACHE = PROJECT_DIR / "data" / "cache"
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of the student's worker process."""
+
+    call_timeout_s: float = 90.0
+    """Wall-clock seconds one call into student code may take."""
+    total_timeout_s: float = 600.0
+    """Wall-clock seconds all calls of one submission may take together."""
+    import_timeout_s: float = 60.0
+    """Wall-clock seconds importing the student's module (and torch) may take."""
+    memory_bytes: int = 6 * GiB
+    """Address-space limit of the worker (RLIMIT_AS) on the CPU."""
+    file_bytes: int = 64 * MiB
+    """Largest file the worker may write (RLIMIT_FSIZE)."""
+    max_processes: int = 64
+    """Processes and threads the worker's user may hold (RLIMIT_NPROC)."""
+    max_message_bytes: int = 256 * MiB
+    """Largest reply the grading process reads from the worker."""
+    log_bytes: int = 1 * MiB
+    """How much of the worker's stdout and stderr is kept for the report."""
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """What a submission zip may hold; checked before anything is extracted."""
+
+    max_entries: int = 2000
+    max_member_bytes: int = 100 * MiB
+    max_total_bytes: int = 300 * MiB
+    max_compression_ratio: float = 200.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a grading run can be told; defaults are the course's."""
+
+    out_dir: Path = Path("reports")
+    """Where each submission's `results.json` and `report.html` go."""
+    data_dir: Path | None = None
+    """A CIFAR-10 folder (holding `cifar-10-batches-py`); None uses the shipped subset."""
+    device: str = "auto"
+    """`auto`, `cpu` or `cuda`: where the training and Task 4 checks run."""
+    seed: int | None = None
+    """Seed of the randomized inputs; None draws one and records it."""
+    threads: int = 2
+    """Torch threads in each process."""
+    matriculation_digits: tuple[int, ...] = (6, 7, 8)
+    """Allowed lengths of the matriculation number."""
+    limits: Limits = field(default_factory=Limits)
+    zip_limits: ZipLimits = field(default_factory=ZipLimits)
+    rubric_path: Path = RUBRIC_PATH
+    reference_path: Path = REFERENCE_PATH
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with the given fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+DEFAULT = Settings()
+
+
+def resolve_device(device: str) -> str:
+    """`cpu` or `cuda` for a requested device; `auto` picks cuda when torch sees one."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}.")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "cuda" and not available:
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA device here.")
+    return "cuda" if available else "cpu"
+
+
+@dataclass(frozen=True)
+class RubricCheck:
+    """Points of one automatic check, keyed by the check's test function name."""
+
+    id: str
+    task: str
+    points: float
+    title: str
+
+
+@dataclass(frozen=True)
+class RubricQuestion:
+    """A written question graded by hand."""
+
+    id: str
+    task: str
+    points: float
+    question: str
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The points of the exercise: one file, read once."""
+
+    tasks: dict[str, str]
+    """Task number ("1" … "4") to its title."""
+    checks: dict[str, RubricCheck]
+    questions: dict[str, RubricQuestion]
+
+    def task_max(self) -> dict[str, float]:
+        """Maximum automatic plus manual points per top-level task."""
+        totals = {t: 0.0 for t in self.tasks}
+        for item in [*self.checks.values(), *self.questions.values()]:
+            totals[top_task(item.task)] += item.points
+        return totals
+
+
+def top_task(number: str) -> str:
+    """The top-level task of a task number: "3.2" -> "3"."""
+    return number.split(".", 1)[0]
+
+
+def load_rubric(path: Path = RUBRIC_PATH) -> Rubric:
+    """Read and validate the rubric file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the rubric {path}: {exc}") from exc
+    tasks = {str(k): str(v) for k, v in raw.get("tasks", {}).items()}
+    checks: dict[str, RubricCheck] = {}
+    for cid, item in raw.get("checks", {}).items():
+        checks[cid] = RubricCheck(cid, str(item["task"]), float(item["points"]), str(item["title"]))
+    questions: dict[str, RubricQuestion] = {}
+    for qid, item in raw.get("questions", {}).items():
+        questions[qid] = RubricQuestion(qid, str(item["task"]), float(item["points"]), str(item["question"]))
+    for item in [*checks.values(), *questions.values()]:
+        if top_task(item.task) not in tasks:
+            raise ConfigError(f"Rubric item {item.id!r} names task {item.task}, which the rubric does not list.")
+        if item.points < 0:
+            raise ConfigError(f"Rubric item {item.id!r} has negative points.")
+    return Rubric(tasks, checks, questions)
+
+
+def default_threads() -> int:
+    """Torch threads per process: the machine's cores, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))

@@ -1,0 +1,46 @@
+"""The grader's one exception tree: each carries a sentence for a person and an exit code."""
+
+from __future__ import annotations
+
+
+class GraderError(Exception):
+    """A failure of the grader itself (not of a submission); the CLI shows `message` and exits."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(GraderError):
+    """Settings, rubric or data set are missing or inconsistent."""
+
+    exit_code = 3
+
+
+class DataError(GraderError):
+    """The CIFAR-10 data set could not be found or read."""
+
+    exit_code = 4
+
+
+class SubmissionRejected(Exception):
+    """A submission cannot be graded; `reason` says why in the student's terms.
+
+    Not a GraderError: a rejected submission still gets a verdict and a report.
+    """
+
+    def __init__(self, reason: str, flag: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.flag = flag
+
+
+class WorkerError(Exception):
+    """The student's worker process died, hung or broke the protocol."""
+
+    def __init__(self, message: str, kind: str = "crash") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind  # "crash" | "timeout" | "protocol" | "memory"

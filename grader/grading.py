@@ -1,0 +1,196 @@
+"""Grading one submission end to end: intake, the worker, the hidden checks, scores and outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import secrets
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_device
+from grader.errors import SubmissionRejected, WorkerError
+from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
+
+SANDBOX_NOTE = "worker process with resource limits (no bubblewrap)"
+TRAIN_SAMPLE = 5000
+TEST_SAMPLE = 1017
+
+
+def output_name(stem: str) -> str:
+    """The zip's stem as a safe folder name (never empty, never hidden, no control characters)."""
+    name = re.sub(r"[\x00-\x1f/\\]", "_", stem).strip()
+    return name if name and not name.startswith(".") else "_" + name
+
+
+def rejected(stem: str, reason: str, flag: str, rubric: Rubric, student: StudentName | None = None,
+             notes: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> GradingResult:
+    """The result of a submission that was not graded: zero points and the reason."""
+    return GradingResult(stem=stem, student=student, graded=False, verdict=f"Not graded: {reason}",
+                         flags=(*flags, flag), notes=notes, task_titles=rubric.tasks, task_max=rubric.task_max())
+
+
+def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
+    """Grade one zip and write its results.json and report.html into `settings.out_dir`."""
+    from grader.intake import open_submission
+    from grader.report import write_outputs
+
+    rubric = load_rubric(settings.rubric_path)
+    stem = output_name(zip_path.name[:-4] if zip_path.name.lower().endswith(".zip") else zip_path.name)
+    folder = settings.out_dir / stem
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ex4-grade-") as tmp:
+        work = Path(tmp)
+        try:
+            intake = open_submission(zip_path, work / "intake", settings)
+        except SubmissionRejected as exc:
+            student = None
+            if exc.flag != "naming":
+                with contextlib.suppress(SubmissionRejected):
+                    from grader.intake import parse_name
+
+                    student = parse_name(zip_path.name, settings.matriculation_digits)
+            result = rejected(stem, exc.reason, exc.flag, rubric, student)
+        else:
+            timings = {"intake": time.perf_counter() - started}
+            result = run_checks(intake, stem, folder, work, settings, rubric, timings)
+        timings = dict(result.timings)
+        report_started = time.perf_counter()
+        write_outputs(result, settings.out_dir)
+        timings["report"] = time.perf_counter() - report_started
+        timings["total"] = time.perf_counter() - started
+    final = GradingResult(**{**result.__dict__, "timings": timings})
+    write_outputs(final, settings.out_dir)
+    return final
+
+
+class _ContextPlugin:
+    """Hands the check context to the hidden checks' conftest."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def pytest_configure(self, config: Any) -> None:
+        from grader.checks.context import CONTEXT
+
+        config.stash[CONTEXT] = self.ctx
+
+
+def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Settings, rubric: Rubric,
+               timings: dict[str, float]) -> GradingResult:
+    """Start the worker, run the hidden checks against it, collect the written answers."""
+    import pytest
+
+    from grader.checks.context import CheckContext, FigureRecorder
+    from grader.data import data_root, load_split, sample
+    from grader.reference import load_reference
+    from grader.sandbox import Worker, WorkerSpec
+    from grader.student import Student
+
+    seed = settings.seed if settings.seed is not None else secrets.randbits(31)
+    device = resolve_device(settings.device)
+    t = time.perf_counter()
+    import torch
+
+    torch.set_num_threads(settings.threads)
+    reference = load_reference(settings.reference_path)
+    root = data_root(settings.data_dir)
+    rng = np.random.default_rng(seed)
+    train = sample(load_split(root, True), TRAIN_SAMPLE, rng)
+    test = sample(load_split(root, False), TEST_SAMPLE, rng)
+    timings["setup"] = time.perf_counter() - t
+
+    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device))
+    student = Student(worker, settings.limits.call_timeout_s)
+    for old in folder.glob("*.png") if folder.exists() else []:
+        old.unlink()
+    ctx = CheckContext(student, reference, seed, train, test, device, FigureRecorder(folder), rubric)
+    notes = list(intake.notes)
+    flags = list(intake.flags)
+    manual: tuple[ManualItem, ...] = ()
+    try:
+        t = time.perf_counter()
+        try:
+            worker.ensure_started()
+        except WorkerError as exc:
+            notes.append(exc.message)
+        timings["worker_start"] = time.perf_counter() - t
+        if worker.import_error is not None:
+            err = worker.import_error
+            flags.append("import-error")
+            notes.append(f"Importing your module failed: {err.get('type', '')}: {err.get('message', '')}")
+        report_file = work / "checks.json"
+        log = io.StringIO()
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            pytest.main([str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR), "-q",
+                         "--json-report", f"--json-report-file={report_file}", "--json-report-omit", "log", "streams",
+                         "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
+        timings["checks"] = time.perf_counter() - t
+        report = json.loads(report_file.read_text()) if report_file.exists() else {}
+        checks = checks_from_report(report, rubric)
+        for task in sorted({c.task.split(".")[0] for c in checks}):
+            timings[f"task{task}"] = sum(c.duration_s for c in checks if c.task.split(".")[0] == task)
+        manual = collect_answers(student, rubric)
+        save_log(settings.out_dir, stem, log.getvalue() + "\n--- worker output ---\n" + worker.log.text())
+    finally:
+        worker.kill()
+    for name, value in ctx.cache.items():
+        if name.startswith("timing:"):
+            timings[name.replace("timing:", "images_per_s:")] = float(value)
+    if worker.starts > 1:
+        notes.append(f"Your code's worker process was restarted {worker.starts - 1} time(s) after crashing or hanging.")
+    return GradingResult(
+        stem=stem, student=intake.student, graded=True, verdict=verdict(checks, manual, worker.import_error),
+        checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
+        figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
+        task_max=rubric.task_max(), sandbox=SANDBOX_NOTE, code_file=intake.code_name)
+
+
+def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:
+    """One sentence on the outcome."""
+    auto = sum(c.points for c in checks)
+    auto_max = sum(c.max_points for c in checks)
+    passed = sum(c.status == "passed" for c in checks)
+    text = f"Graded: {auto:g} of {auto_max:g} automatic points ({passed} of {len(checks)} checks passed)"
+    if import_error is not None:
+        text += "; your module could not be imported, so no check could run"
+    waiting = [m for m in manual if m.points is None]
+    if waiting:
+        text += f"; {len(waiting)} written answers ({sum(m.max_points for m in waiting):g} points) await a TA"
+    return text + "."
+
+
+def collect_answers(student: Any, rubric: Rubric) -> tuple[ManualItem, ...]:
+    """The written answers for the rubric's questions; a missing answer is an empty one."""
+    answers: dict[str, str] = {}
+    try:
+        got = student.probe("answers", "ANSWERS")
+        if got.get("present"):
+            answers = got["answers"]
+    except Exception:  # noqa: BLE001 - any failure here just means no answers could be read
+        answers = {}
+    return tuple(ManualItem(q.id, q.task, q.question, q.points, str(answers.get(q.id, "")).strip())
+                 for q in rubric.questions.values())
+
+
+def save_log(out_dir: Path, stem: str, text: str) -> None:
+    """The TA's log of one grading run: pytest's output and the worker's; kept apart from the student's folder."""
+    logs = out_dir / ".logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{stem}.log").write_text(text, encoding="utf-8", errors="replace")
+
+
+def crash_result(zip_path: Path, settings: Settings, exc: BaseException) -> GradingResult:
+    """A verdict for a submission whose grading itself failed, so it is never lost."""
+    rubric = load_rubric(settings.rubric_path)
+    stem = output_name(zip_path.stem)
+    save_log(settings.out_dir, stem, "".join(traceback.format_exception(exc)))
+    return rejected(stem, "the grader failed on this submission; a TA will look at it.", "grader-error", rubric)

@@ -1,0 +1,339 @@
+"""A grading result as Gradescope's results.json, as a self-contained HTML report, and as a terminal summary."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import grader
+from grader.config import top_task
+from grader.scoring import CheckResult, Figure, GradingResult, ManualItem, Student
+
+SCHEMA = 1
+"""Version of our `extra_data` layout; bump it when a cached results.json can no longer be read back."""
+
+RESULTS_NAME = "results.json"
+REPORT_NAME = "report.html"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# Gradescope knows only passed and failed; our "error" (the check could not run the student's
+# code) is shown as failed there and kept in extra_data so nothing is lost on the way back.
+_GRADESCOPE_STATUS = {"passed": "passed", "failed": "failed", "error": "failed"}
+_STATUS_VIEW = {
+    "passed": ("✓", "passed", "passed"),
+    "failed": ("✗", "failed", "failed"),
+    "error": ("!", "error", "could not run"),
+}
+
+
+# --- results.json ------------------------------------------------------------------------
+
+
+def result_to_json(result: GradingResult) -> dict[str, Any]:
+    """The result in Gradescope's results.json schema, with everything else in `extra_data`."""
+    totals = result.task_totals()
+    return {
+        "score": float(result.score),
+        "output": result.verdict,
+        # "text" keeps the line breaks and alignment of expected-vs-got messages.
+        "output_format": "text",
+        "test_output_format": "text",
+        "visibility": "visible",
+        "tests": [_check_to_json(c) for c in result.checks],
+        "extra_data": {
+            "schema": SCHEMA,
+            "grader_version": grader.__version__,
+            "stem": result.stem,
+            "student": None if result.student is None else {
+                "surname": result.student.surname,
+                "matriculation": result.student.matriculation,
+            },
+            "graded": result.graded,
+            "verdict": result.verdict,
+            "flags": list(result.flags),
+            "notes": list(result.notes),
+            "max_score": float(result.max_score),
+            "tasks": [
+                {
+                    "number": number,
+                    # None marks a task the result has no title or maximum for, so that reading
+                    # back does not invent one.
+                    "title": result.task_titles.get(number),
+                    "score": float(totals.get(number, 0.0)),
+                    "max_score": None if number not in result.task_max else float(result.task_max[number]),
+                }
+                for number in _task_numbers(result)
+            ],
+            "manual": [_manual_to_json(m) for m in result.manual],
+            "figures": [{"name": f.name, "title": f.title, "task": f.task} for f in result.figures],
+            "seed": result.seed,
+            "timings": {k: float(v) for k, v in result.timings.items()},
+            "sandbox": result.sandbox,
+            "code_file": result.code_file,
+        },
+    }
+
+
+def result_from_json(data: dict[str, Any]) -> GradingResult:
+    """The GradingResult a `result_to_json` dict was made from (for resuming from cached results)."""
+    extra = data["extra_data"]
+    if extra.get("schema") != SCHEMA:
+        raise ValueError(f"results.json has schema {extra.get('schema')!r}, this grader reads schema {SCHEMA}.")
+    student = extra.get("student")
+    tasks = extra.get("tasks", [])
+    return GradingResult(
+        stem=extra["stem"],
+        student=None if student is None else Student(student["surname"], student["matriculation"]),
+        graded=bool(extra["graded"]),
+        verdict=extra["verdict"],
+        checks=tuple(_check_from_json(t) for t in data.get("tests", [])),
+        manual=tuple(_manual_from_json(m) for m in extra.get("manual", [])),
+        flags=tuple(extra.get("flags", [])),
+        notes=tuple(extra.get("notes", [])),
+        figures=tuple(Figure(f["name"], f["title"], f["task"]) for f in extra.get("figures", [])),
+        seed=int(extra.get("seed", 0)),
+        timings={k: float(v) for k, v in extra.get("timings", {}).items()},
+        task_titles={t["number"]: t["title"] for t in tasks if t.get("title") is not None},
+        task_max={t["number"]: float(t["max_score"]) for t in tasks if t.get("max_score") is not None},
+        sandbox=extra.get("sandbox", ""),
+        code_file=extra.get("code_file", ""),
+    )
+
+
+def _check_to_json(check: CheckResult) -> dict[str, Any]:
+    return {
+        "name": check.title,
+        "number": check.task,
+        "score": float(check.points),
+        "max_score": float(check.max_points),
+        "status": _GRADESCOPE_STATUS.get(check.status, "failed"),
+        "output": check.message,
+        "visibility": "visible",
+        "extra_data": {"id": check.id, "status": check.status, "duration_s": float(check.duration_s)},
+    }
+
+
+def _check_from_json(test: dict[str, Any]) -> CheckResult:
+    extra = test.get("extra_data", {})
+    return CheckResult(
+        id=extra["id"],
+        task=str(test["number"]),
+        title=test["name"],
+        points=float(test["score"]),
+        max_points=float(test["max_score"]),
+        status=extra.get("status", test["status"]),
+        message=test.get("output", ""),
+        duration_s=float(extra.get("duration_s", 0.0)),
+    )
+
+
+def _manual_to_json(item: ManualItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "task": item.task,
+        "question": item.question,
+        "max_points": float(item.max_points),
+        "points": None if item.points is None else float(item.points),
+        "answer": item.answer,
+        "comment": item.comment,
+    }
+
+
+def _manual_from_json(item: dict[str, Any]) -> ManualItem:
+    return ManualItem(
+        id=item["id"],
+        task=str(item["task"]),
+        question=item["question"],
+        max_points=float(item["max_points"]),
+        answer=item["answer"],
+        points=None if item.get("points") is None else float(item["points"]),
+        comment=item.get("comment", ""),
+    )
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def write_outputs(result: GradingResult, out_dir: Path) -> Path:
+    """Write `<out_dir>/<stem>/results.json` and `report.html` atomically; return that folder."""
+    folder = Path(out_dir) / result.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = _read_figures(result.figures, folder)
+    # Render before writing anything, so a template failure cannot leave a results.json whose
+    # report is missing.
+    html = render_report(result, figures)
+    text = json.dumps(result_to_json(result), ensure_ascii=False, indent=2) + "\n"
+    _write_atomic(folder / RESULTS_NAME, text)
+    _write_atomic(folder / REPORT_NAME, html)
+    return folder
+
+
+def _read_figures(figures: tuple[Figure, ...], folder: Path) -> dict[str, bytes]:
+    """The bytes of each named figure that is a PNG file directly inside `folder`."""
+    found: dict[str, bytes] = {}
+    for fig in figures:
+        # A figure name is a bare file name; anything with a path in it is not read.
+        if not fig.name or Path(fig.name).name != fig.name or fig.name in (".", ".."):
+            continue
+        try:
+            data = (folder / fig.name).read_bytes()
+        except OSError:
+            continue
+        if _is_png(data):
+            found[fig.name] = data
+    return found
+
+
+def _is_png(data: bytes) -> bool:
+    return data[: len(PNG_SIGNATURE)] == PNG_SIGNATURE
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace `path` by `text` so readers see the old file or the new one, never a torn one."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates the file readable by its owner only; reports are handed to others.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable where the platform allows syncing a directory."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- HTML ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("grader", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"),
+                                            default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pts"] = format_points
+    return env
+
+
+def render_report(result: GradingResult, figures: dict[str, bytes]) -> str:
+    """The self-contained HTML report; `figures` maps figure names to their PNG bytes."""
+    totals = result.task_totals()
+    tasks = []
+    for number in _task_numbers(result):
+        checks = [_check_view(c) for c in result.checks if top_task(c.task) == number]
+        manual = [m for m in result.manual if top_task(m.task) == number]
+        figs = [_figure_view(f, figures) for f in result.figures if top_task(f.task) == number]
+        tasks.append({
+            "number": number,
+            "title": result.task_titles.get(number, ""),
+            "score": totals.get(number, 0.0),
+            "max_score": result.task_max.get(number),
+            "checks": checks,
+            "passed": sum(1 for c in checks if c["status"] == "passed"),
+            "manual": manual,
+            "figures": figs,
+        })
+    pending = [m for m in result.manual if m.points is None]
+    return _environment().get_template("report.html.j2").render(
+        r=result,
+        tasks=tasks,
+        score=result.score,
+        max_score=result.max_score,
+        pending_points=sum(m.max_points for m in pending),
+        pending_count=len(pending),
+        version=grader.__version__,
+    )
+
+
+def _check_view(check: CheckResult) -> dict[str, Any]:
+    icon, css, label = _STATUS_VIEW.get(check.status, _STATUS_VIEW["error"])
+    return {"c": check, "icon": icon, "css": css, "label": label, "status": check.status}
+
+
+def _figure_view(fig: Figure, figures: dict[str, bytes]) -> dict[str, Any]:
+    data = figures.get(fig.name)
+    uri = None
+    if data is not None and _is_png(data):
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return {"f": fig, "uri": uri}
+
+
+def _task_numbers(result: GradingResult) -> list[str]:
+    """Top-level task numbers in numeric order: those with a maximum, a title, or anything graded."""
+    numbers = set(result.task_max) | set(result.task_titles)
+    numbers |= {top_task(c.task) for c in result.checks}
+    numbers |= {top_task(m.task) for m in result.manual}
+    numbers |= {top_task(f.task) for f in result.figures}
+    return sorted(numbers, key=_number_key)
+
+
+def _number_key(number: str) -> tuple[tuple[int, int | str], ...]:
+    # "10" after "9", and a non-numeric part still sorts somewhere instead of crashing.
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in number.split("."))
+
+
+def format_points(value: float | None) -> str:
+    """Points as a person writes them: 2, 0.5, 1.25."""
+    if value is None:
+        return "–"
+    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+# --- terminal -----------------------------------------------------------------------------
+
+
+def summary_lines(result: GradingResult) -> list[str]:
+    """A few plain-text lines for the terminal: stem, verdict, points per task, total."""
+    lines = [f"{result.stem}: {result.verdict}"]
+    if result.graded:
+        totals = result.task_totals()
+        numbers = _task_numbers(result)
+        width = max((len(result.task_titles.get(n, "")) for n in numbers), default=0)
+        for number in numbers:
+            title = result.task_titles.get(number, "")
+            failed = sum(1 for c in result.checks if top_task(c.task) == number and c.status != "passed")
+            remark = f"  ({failed} check{'s' if failed != 1 else ''} not passed)" if failed else ""
+            lines.append(f"  Task {number:<2} {title:<{width}}  "
+                         f"{format_points(totals.get(number, 0.0)):>5} / "
+                         f"{format_points(result.task_max.get(number))}{remark}")
+    lines.append(f"  Total: {format_points(result.score)} / {format_points(result.max_score)}")
+    pending = [m for m in result.manual if m.points is None]
+    if pending:
+        points = sum(m.max_points for m in pending)
+        lines.append(f"  {len(pending)} written answer{'s' if len(pending) != 1 else ''} "
+                     f"({format_points(points)} point{'s' if points != 1 else ''}) to be graded by a TA")
+    for flag in result.flags:
+        lines.append(f"  flag: {flag}")
+    return lines

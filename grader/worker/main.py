@@ -1,0 +1,147 @@
+"""The worker's serve loop: import the student's module, then answer requests until told to stop.
+
+Started by `grader.sandbox` as `python -I -c <bootstrap>` with the request channel on fd 3 and
+the reply channel on fd 4; stdout and stderr are the student's and go to a capped log.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from . import protocol
+
+MODULE_NAME = "exercise4"
+
+
+class Session:
+    """The state of one worker: the student's module and what the probes built."""
+
+    def __init__(self, module_dir: str, threads: int) -> None:
+        self.module_dir = module_dir
+        self.threads = threads
+        self.module: Any = None
+
+    def import_student(self) -> dict[str, Any]:
+        """Import the student's module from its folder; report what it defines."""
+        import torch
+
+        torch.set_num_threads(self.threads)
+        path = os.path.join(self.module_dir, MODULE_NAME + ".py")
+        sys.path.insert(0, self.module_dir)
+        spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[MODULE_NAME] = module
+        started = time.perf_counter()
+        spec.loader.exec_module(module)
+        self.module = module
+        return {"names": sorted(n for n in vars(module) if not n.startswith("_")),
+                "seconds": time.perf_counter() - started}
+
+
+def to_plain(value: Any, depth: int = 0) -> Any:
+    """A student's return value as plain data: tensors to arrays, anything else described."""
+    import numpy as np
+    import torch
+
+    if depth > 20:
+        return {"__unsupported__": "nested too deeply"}
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        if type(tensor) is not torch.Tensor:
+            tensor = tensor.as_subclass(torch.Tensor)
+        if tensor.dtype in (torch.bfloat16, torch.complex64, torch.complex128):
+            return {"__unsupported__": f"tensor of dtype {tensor.dtype}"}
+        return {"__tensor__": tensor.contiguous().numpy(), "requires_grad": bool(value.requires_grad)}
+    if isinstance(value, np.ndarray):
+        if value.dtype.name not in protocol.DTYPES:
+            return {"__unsupported__": f"array of dtype {value.dtype}"}
+        return {"__ndarray__": value}
+    if isinstance(value, np.generic):
+        return to_plain(value.item(), depth + 1)
+    if type(value) in (bool, int, float, str) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {"__dict__": [[to_plain(k, depth + 1), to_plain(v, depth + 1)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [to_plain(v, depth + 1) for v in value]}
+    if isinstance(value, list):
+        return {"__list__": [to_plain(v, depth + 1) for v in value]}
+    return {"__unsupported__": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def from_plain(value: Any) -> Any:
+    """Arguments from the grader: `{"__tensor__": array}` becomes a torch tensor, lists stay lists."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return torch.from_numpy(np.array(value["__tensor__"]))
+        if "__tuple__" in value:
+            return tuple(from_plain(v) for v in value["__tuple__"])
+        return {k: from_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_plain(v) for v in value]
+    return value
+
+
+def describe_error(exc: BaseException) -> dict[str, str]:
+    """The student's exception, with the traceback's frames from their own file only."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.basename(f.filename) == MODULE_NAME + ".py"]
+    tb = "".join(traceback.format_list(frames[-8:]))
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": tb[-4000:]}
+
+
+def handle(session: Session, request: dict[str, Any]) -> Any:
+    """Answer one request."""
+    from . import probes
+
+    op = request.get("op")
+    if op == "import":
+        return session.import_student()
+    if session.module is None:
+        raise RuntimeError("the module was not imported")
+    if op == "call":
+        func = getattr(session.module, request["name"])
+        args = from_plain(request.get("args", []))
+        kwargs = from_plain(request.get("kwargs", {}))
+        return to_plain(func(*args, **kwargs))
+    if op == "get":
+        return to_plain(getattr(session.module, request["name"]))
+    if op == "probe":
+        probe = probes.PROBES[request["name"]]
+        return probe(session.module, **from_plain(request.get("kwargs", {})))
+    raise ValueError(f"unknown request {op!r}")
+
+
+def serve(module_dir: str, threads: int, request_fd: int = 3, reply_fd: int = 4) -> None:
+    """Answer requests until the channel closes."""
+    requests = io.open(request_fd, "rb", buffering=0)
+    replies = io.open(reply_fd, "wb", buffering=0)
+    # Later fds are the student's business; keep ours away from accidental closes of 3/4.
+    session = Session(module_dir, threads)
+    while True:
+        try:
+            request = protocol.read_message(requests, 1 << 31)
+        except EOFError:
+            return
+        started = time.perf_counter()
+        try:
+            value = handle(session, request)
+            reply: dict[str, Any] = {"ok": True, "value": value}
+        except SystemExit as exc:
+            reply = {"ok": False, "error": {"type": "SystemExit", "message": f"your code called exit({exc.code})", "traceback": ""}}
+        except BaseException as exc:  # noqa: BLE001 - every student failure is data
+            reply = {"ok": False, "error": describe_error(exc)}
+        reply["seconds"] = time.perf_counter() - started
+        try:
+            protocol.write_message(replies, reply)
+        except TypeError as exc:
+            protocol.write_message(replies, {"ok": False, "error": {"type": "TypeError", "message": f"the result cannot be sent back: {exc}", "traceback": ""}})

@@ -1,0 +1,543 @@
+"""Probes: trusted code run inside the student's process that reports on student objects.
+
+Each probe takes the student's module and plain arguments (tensors arrive as torch tensors)
+and returns plain data. Whatever a probe returns is still untrusted: the student's code ran
+in this process and may have changed anything here. The grading process therefore recomputes
+what it can (accuracies, replayed training) from the raw numbers a probe sends back.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import pickle
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+PROBES: dict[str, Callable[..., Any]] = {}
+
+
+def probe(func: Callable[..., Any]) -> Callable[..., Any]:
+    PROBES[func.__name__] = func
+    return func
+
+
+def guarded(func: Callable[[], Any]) -> dict[str, Any]:
+    """Run a piece of student code; its failure becomes data instead of ending the probe."""
+    from .main import describe_error
+
+    try:
+        return {"ok": True, "value": func()}
+    except SystemExit as exc:
+        return {"ok": False, "error": {"type": "SystemExit", "message": f"your code called exit({exc.code})", "traceback": ""}}
+    except BaseException as exc:  # noqa: BLE001
+        return {"ok": False, "error": describe_error(exc)}
+
+
+def tensor(value: Any) -> Any:
+    """A tensor-like student value as a float64 array, or a description of what it was."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu()
+        if type(t) is not torch.Tensor:
+            t = t.as_subclass(torch.Tensor)
+        return {"array": t.to(torch.float64).contiguous().numpy(), "requires_grad": bool(value.requires_grad),
+                "dtype": str(value.dtype), "is_tensor": True}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"array": value.astype(np.float64), "requires_grad": False, "dtype": str(value.dtype), "is_tensor": False}
+    return {"array": None, "type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def state_arrays(model: Any) -> dict[str, Any]:
+    """A module's state_dict as plain float arrays (buffers included)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------- Task 1 and 2
+
+
+@probe
+def call_many(module: Any, name: str, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Call one student function on many argument sets; each result or error separately."""
+    func = getattr(module, name)
+    out = []
+    for case in cases:
+        result = guarded(lambda: func(*case.get("args", []), **case.get("kwargs", {})))
+        if result["ok"]:
+            result["value"] = describe_value(result["value"])
+        out.append(result)
+    return out
+
+
+def describe_value(value: Any) -> Any:
+    """A return value as plain data, keeping whether it was a real int, a tensor, etc."""
+    import torch
+
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return {"kind": "tensor", **tensor(value)}
+    if type(value) is bool:
+        return {"kind": "bool", "value": value}
+    if type(value) is int:
+        return {"kind": "int", "value": value}
+    if type(value) is float:
+        return {"kind": "float", "value": value}
+    if isinstance(value, np.integer):
+        return {"kind": "numpy-int", "value": int(value)}
+    if isinstance(value, np.floating):
+        return {"kind": "numpy-float", "value": float(value)}
+    return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+@probe
+def constant(module: Any, name: str) -> Any:
+    """A module-level constant as nested lists of floats, or a description of what it is."""
+    if not hasattr(module, name):
+        return {"present": False}
+    return {"present": True, "value": nested(getattr(module, name))}
+
+
+def nested(value: Any, depth: int = 0) -> Any:
+    """Dicts, lists, tensors and numbers as plain nested data; anything else described."""
+    import torch
+
+    if depth > 6:
+        return {"kind": "other", "type": "nested too deeply"}
+    if isinstance(value, dict):
+        return {"kind": "dict", "items": [[str(k) if type(k) is str else repr(k)[:100], nested(v, depth + 1)]
+                                           for k, v in list(value.items())[:100]]}
+    if isinstance(value, (list, tuple)):
+        return {"kind": "list", "items": [nested(v, depth + 1) for v in list(value)[:100]]}
+    if isinstance(value, torch.Tensor) and value.numel() <= 10_000:
+        return {"kind": "tensor", "value": value.detach().cpu().to(torch.float64).tolist()}
+    if isinstance(value, np.ndarray) and value.size <= 10_000 and value.dtype.kind in "biuf":
+        return {"kind": "tensor", "value": value.astype(np.float64).tolist()}
+    if type(value) in (int, float, bool) or isinstance(value, (np.integer, np.floating)):
+        return {"kind": "number", "value": float(value)}
+    if type(value) is str:
+        return {"kind": "str", "value": value[:20_000]}
+    if value is None:
+        return {"kind": "none"}
+    return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+# ---------------------------------------------------------------- Task 3: transforms and loaders
+
+
+def describe_transform(t: Any) -> list[dict[str, Any]]:
+    """The steps of a transform pipeline with the parameters that matter for the exercise."""
+    steps = getattr(t, "transforms", None)
+    if steps is None:
+        steps = [t]
+    out = []
+    for step in list(steps)[:50]:
+        params: dict[str, Any] = {}
+        for attr in ("p", "size", "padding", "brightness", "contrast", "saturation", "hue", "mean", "std"):
+            if hasattr(step, attr):
+                params[attr] = plain_param(getattr(step, attr))
+        if hasattr(step, "transforms") and step is not t:
+            params["inner"] = [d["type"] for d in describe_transform(step)]
+        out.append({"type": type(step).__name__, "params": params})
+    return out
+
+
+def plain_param(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().to(torch.float64).flatten().tolist()
+    if isinstance(value, (list, tuple)):
+        return [plain_param(v) for v in value]
+    if type(value) in (int, float, bool) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return float(value)
+    return repr(value)[:200]
+
+
+@probe
+def transforms(module: Any, image: Any, samples: int) -> dict[str, Any]:
+    """Each of make_transform's four pipelines: its steps, and its outputs on one image under fixed seeds."""
+    import torch
+    from PIL import Image
+
+    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    out: dict[str, Any] = {}
+    for augment in (False, True):
+        for normalize in (False, True):
+            key = f"augment={augment},normalize={normalize}"
+
+            def run() -> dict[str, Any]:
+                t = module.make_transform(augment=augment, normalize=normalize)
+                outputs = []
+                for seed in range(samples):
+                    torch.manual_seed(seed)
+                    outputs.append(tensor(t(pil.copy())))
+                return {"steps": describe_transform(t), "type": type(t).__name__, "outputs": outputs}
+
+            out[key] = guarded(run)
+    return out
+
+
+def write_cifar(root: str, train: tuple[Any, Any], test: tuple[Any, Any]) -> None:
+    """A CIFAR-10 folder in the original on-disk format holding the given images."""
+    folder = os.path.join(root, "cifar-10-batches-py")
+    os.makedirs(folder, exist_ok=True)
+    # CIFAR-10 stores each image as its red, green and blue planes one after the other.
+    images, labels = np.asarray(train[0]).transpose(0, 3, 1, 2), train[1]
+    parts = np.array_split(np.arange(len(labels)), 5)
+    for i, idx in enumerate(parts, start=1):
+        batch = {"data": np.asarray(images)[idx].reshape(len(idx), -1), "labels": [int(v) for v in np.asarray(labels)[idx]],
+                 "batch_label": f"training batch {i} of 5", "filenames": [f"img{j}.png" for j in idx]}
+        with open(os.path.join(folder, f"data_batch_{i}"), "wb") as fh:
+            pickle.dump(batch, fh)
+    images, labels = np.asarray(test[0]).transpose(0, 3, 1, 2), test[1]
+    batch = {"data": np.asarray(images).reshape(len(labels), -1), "labels": [int(v) for v in np.asarray(labels)],
+             "batch_label": "testing batch 1 of 1", "filenames": [f"t{j}.png" for j in range(len(labels))]}
+    with open(os.path.join(folder, "test_batch"), "wb") as fh:
+        pickle.dump(batch, fh)
+    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            "num_cases_per_batch": 10000, "num_vis": 3072}
+    with open(os.path.join(folder, "batches.meta"), "wb") as fh:
+        pickle.dump(meta, fh)
+
+
+def allow_small_cifar() -> None:
+    """Let torchvision's CIFAR10 read our small folder: its md5 check knows only the full files."""
+    import torchvision
+    import torchvision.datasets.cifar
+
+    torchvision.datasets.CIFAR10._check_integrity = lambda self: True  # type: ignore[method-assign]
+    torchvision.datasets.cifar.check_integrity = lambda *args, **kwargs: True  # type: ignore[assignment]
+
+
+def drain(loader: Any, limit: int = 10_000) -> dict[str, Any]:
+    """All batches of a loader: their sizes, labels and images."""
+    import torch
+
+    sizes, labels, images = [], [], []
+    for i, batch in enumerate(loader):
+        if i >= limit:
+            break
+        x, y = batch[0], batch[1]
+        sizes.append(int(len(y)))
+        labels.append(torch.as_tensor(y).detach().cpu().to(torch.int64).numpy())
+        images.append(torch.as_tensor(x).detach().cpu().to(torch.float32).numpy())
+    return {"sizes": sizes, "labels": np.concatenate(labels) if labels else np.zeros(0, np.int64),
+            "images": np.concatenate(images) if images else np.zeros((0, 3, 32, 32), np.float32)}
+
+
+@probe
+def loaders(module: Any, train_images: Any, train_labels: Any, test_images: Any, test_labels: Any,
+            batch_size: int) -> dict[str, Any]:
+    """make_loaders on a small CIFAR-format folder: what each loader yields, twice over, plain and augmented."""
+    import torch
+
+    root = os.path.abspath("cifar-probe")
+    write_cifar(root, (train_images.numpy(), train_labels.numpy()), (test_images.numpy(), test_labels.numpy()))
+    allow_small_cifar()
+    out: dict[str, Any] = {}
+    for augment, normalize in ((False, False), (True, True)):
+        def run() -> dict[str, Any]:
+            torch.manual_seed(0)
+            train_loader, test_loader = module.make_loaders(root, batch_size=batch_size, augment=augment,
+                                                             normalize=normalize, num_workers=0)
+            return {"train": [drain(train_loader), drain(train_loader)], "test": [drain(test_loader), drain(test_loader)],
+                    "train_len": len(train_loader), "test_len": len(test_loader)}
+        out[f"augment={augment},normalize={normalize}"] = guarded(run)
+    return out
+
+
+@probe
+def augmentation_figure(module: Any, train_images: Any, train_labels: Any, test_images: Any, test_labels: Any,
+                        n: int) -> dict[str, Any]:
+    """show_augmentations on CIFAR images with the student's own augmenting transform."""
+    import torchvision
+
+    root = os.path.abspath("cifar-figure")
+    write_cifar(root, (train_images.numpy(), train_labels.numpy()), (test_images.numpy(), test_labels.numpy()))
+    allow_small_cifar()
+
+    def run() -> dict[str, Any]:
+        dataset = torchvision.datasets.CIFAR10(root, train=True, transform=None)
+        augmented = torchvision.datasets.CIFAR10(root, train=True, transform=module.make_transform(augment=True))
+        return describe_figure(lambda: module.show_augmentations(dataset, augmented, n=n))
+
+    return guarded(run)
+
+
+# ---------------------------------------------------------------- Task 3: the network
+
+
+LAYER_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+               "in_features", "out_features", "num_features", "eps", "affine", "track_running_stats")
+
+
+@probe
+def net_structure(module: Any) -> dict[str, Any]:
+    """Net(False) and Net(True): modules with their settings, state_dict shapes, parameters, output shape."""
+    import torch
+
+    out = {}
+    for normalization in (False, True):
+        def run() -> dict[str, Any]:
+            torch.manual_seed(0)
+            net = module.Net(normalization=normalization)
+            modules = []
+            for name, m in net.named_modules():
+                attrs = {a: plain_param(getattr(m, a)) for a in LAYER_ATTRS if hasattr(m, a)}
+                if type(m).__name__ in ("MaxPool2d", "AvgPool2d"):
+                    attrs = {a: plain_param(getattr(m, a)) for a in ("kernel_size", "stride", "padding")}
+                modules.append({"name": name, "type": type(m).__name__, "attrs": attrs})
+            state = {k: list(v.shape) for k, v in net.state_dict().items()}
+            params = sum(p.numel() for p in net.parameters())
+            net.eval()
+            with torch.no_grad():
+                y = net(torch.zeros(2, 3, 32, 32))
+            return {"modules": modules, "state": state, "parameters": int(params), "output_shape": list(y.shape)}
+        out[f"normalization={normalization}"] = guarded(run)
+    return out
+
+
+@probe
+def net_forward(module: Any, normalization: bool, state: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    """The student's Net with the reference's weights loaded: its outputs in eval mode."""
+    import torch
+
+    def run() -> Any:
+        net = module.Net(normalization=normalization)
+        net.load_state_dict({k: v for k, v in state.items()}, strict=True)
+        net.eval()
+        with torch.no_grad():
+            return tensor(net(inputs))
+
+    return guarded(run)
+
+
+class BatchLoader:
+    """Batches of preloaded tensors by indexing: what the training checks give the student's train().
+
+    Looks like a DataLoader where it matters (`len()`, `batch_size`, `dataset`, iteration of
+    `(images, labels)`), without per-image PIL work. Records each pass's order so the
+    grading process can replay training.
+    """
+
+    def __init__(self, images: Any, labels: Any, batch_size: int, shuffle: bool, seed: int) -> None:
+        import torch
+
+        self.dataset = torch.utils.data.TensorDataset(images, labels)
+        self.images, self.labels = images, labels
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+        self.orders: list[Any] = []
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __iter__(self) -> Any:
+        import torch
+
+        n = len(self.labels)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        self.orders.append(order)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.images[idx], self.labels[idx]
+
+
+def build_model(spec: list[list[Any]]) -> Any:
+    """A network from a plain layer list; the grader sends its reference architecture this way."""
+    import torch.nn as nn
+
+    layers: list[nn.Module] = []
+    for kind, *args in spec:
+        if kind == "conv":
+            layers.append(nn.Conv2d(*args))
+        elif kind == "bn":
+            layers.append(nn.BatchNorm2d(args[0], momentum=args[1]))
+        elif kind == "relu":
+            layers.append(nn.ReLU())
+        elif kind == "maxpool":
+            layers.append(nn.MaxPool2d(*args))
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+        elif kind == "linear":
+            layers.append(nn.Linear(*args))
+        else:
+            raise ValueError(f"unknown layer {kind}")
+    return nn.Sequential(*layers)
+
+
+def to_device(device: str, *tensors: Any) -> list[Any]:
+    return [t.to(device) for t in tensors]
+
+
+@probe
+def student_train(module: Any, spec: list[list[Any]], state: dict[str, Any], train_x: Any, train_y: Any,
+                  test_x: Any, test_y: Any, epochs: int, batch_size: int, lr: float, seed: int,
+                  use_gpu: bool) -> dict[str, Any]:
+    """The student's train() on the grader's network and data; its return value and the final weights."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    model.load_state_dict(state)
+    model.train()
+    train_loader = BatchLoader(train_x.float(), train_y.long(), batch_size, True, seed)
+    test_loader = BatchLoader(test_x.float(), test_y.long(), batch_size, False, seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    criterion = torch.nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    result = guarded(lambda: module.train(model, criterion, optimizer, train_loader, test_loader,
+                                          num_epochs=epochs, use_gpu=use_gpu))
+    seconds = time.perf_counter() - started
+    if result["ok"]:
+        result["value"] = nested(result["value"])
+    model = model.cpu()
+    result.update(state=state_arrays(model), seconds=seconds,
+                  orders=[o.numpy() for o in train_loader.orders[:3]],
+                  images_per_s=epochs * len(train_y) / max(seconds, 1e-9))
+    return result
+
+
+@probe
+def grader_trains_net(module: Any, train_x: Any, train_y: Any, epochs: int, batch_size: int, lr: float,
+                      seed: int, device: str) -> dict[str, Any]:
+    """The student's Net(False) trained by the grader's own loop; the final weights."""
+    import torch
+    import torch.nn.functional as F
+
+    def run() -> dict[str, Any]:
+        torch.manual_seed(seed)
+        net = module.Net(normalization=False).to(device)
+        x, y = to_device(device, train_x.float(), train_y.long())
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        generator = torch.Generator().manual_seed(seed)
+        net.train()
+        started = time.perf_counter()
+        for _ in range(epochs):
+            order = torch.randperm(len(y), generator=generator).to(device)
+            for start in range(0, len(y), batch_size):
+                idx = order[start:start + batch_size]
+                optimizer.zero_grad()
+                F.cross_entropy(net(x[idx]), y[idx]).backward()
+                optimizer.step()
+        seconds = time.perf_counter() - started
+        return {"state": state_arrays(net.cpu()), "seconds": seconds, "images_per_s": epochs * len(y) / seconds}
+
+    return guarded(run)
+
+
+# ---------------------------------------------------------------- Task 3: plots
+
+
+def describe_figure(make: Callable[[], Any]) -> dict[str, Any]:
+    """Call a plotting function; report its Figure's axes, lines, legend, images and a PNG of it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    shown = []
+    original_show = plt.show
+    plt.show = lambda *a, **k: shown.append(1)  # type: ignore[assignment]
+    try:
+        fig = make()
+    finally:
+        plt.show = original_show
+    if not isinstance(fig, matplotlib.figure.Figure):
+        return {"is_figure": False, "type": f"{type(fig).__module__}.{type(fig).__qualname__}", "show_called": bool(shown)}
+    axes = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        axes.append({
+            "xlabel": ax.get_xlabel()[:200], "ylabel": ax.get_ylabel()[:200], "title": ax.get_title()[:200],
+            "legend": [t.get_text()[:200] for t in legend.get_texts()] if legend else None,
+            "lines": [{"label": str(line.get_label())[:200],
+                       "x": np.asarray(line.get_xdata(), dtype=np.float64)[:1000],
+                       "y": np.asarray(line.get_ydata(), dtype=np.float64)[:1000]} for line in ax.get_lines()[:50]],
+            "images": len(ax.get_images()),
+        })
+    fig_legends = [[t.get_text()[:200] for t in lg.get_texts()] for lg in fig.legends]
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    plt.close(fig)
+    return {"is_figure": True, "axes": axes, "figure_legends": fig_legends, "png": buffer.getvalue(),
+            "show_called": bool(shown)}
+
+
+@probe
+def accuracy_figure(module: Any, runs: dict[str, Any]) -> dict[str, Any]:
+    """plot_accuracy on the given runs."""
+    plain = {name: ([float(v) for v in pair[0]], [float(v) for v in pair[1]]) for name, pair in runs.items()}
+    return guarded(lambda: describe_figure(lambda: module.plot_accuracy(plain)))
+
+
+# ---------------------------------------------------------------- Task 4
+
+
+def seeded_resnet(seed: int) -> Any:
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    return torchvision.models.resnet18(weights=None).eval()
+
+
+def param_sums(model: Any) -> dict[str, list[float]]:
+    import torch
+
+    return {k: [float(v.detach().double().sum()), float((v.detach().double() ** 2).sum())]
+            for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+@probe
+def resnet_layers(module: Any, seed: int) -> dict[str, Any]:
+    """Which submodules of a ResNet18 the student's resnet_layers picks, by their qualified names."""
+    model = seeded_resnet(seed)
+    names = {id(m): n for n, m in model.named_modules()}
+
+    def run() -> Any:
+        picked = module.resnet_layers(model)
+        return {str(k): names.get(id(v), f"<not a submodule: {type(v).__name__}>") for k, v in dict(picked).items()}
+
+    return guarded(run)
+
+
+@probe
+def activations(module: Any, seed: int, image: Any, names: dict[str, str]) -> dict[str, Any]:
+    """get_activations on a seeded ResNet18 and a photo; hooks left behind and the model's output after."""
+    import torch
+
+    model = seeded_resnet(seed)
+    layers = {k: model.get_submodule(n) for k, n in names.items()}
+    result = guarded(lambda: {str(k): tensor(v) for k, v in dict(module.get_activations(model, image, layers)).items()})
+    result["hooks_left"] = {n: len(m._forward_hooks) + len(m._forward_pre_hooks) for n, m in model.named_modules()
+                            if len(m._forward_hooks) + len(m._forward_pre_hooks)}
+    with torch.no_grad():
+        result["output_after"] = model.eval()(image).numpy()
+    return result
+
+
+@probe
+def saliency(module: Any, seed: int, images: Any, labels: Any) -> dict[str, Any]:
+    """saliency_maps on a seeded ResNet18; the weights' sums before and after."""
+    model = seeded_resnet(seed)
+    result = guarded(lambda: tensor(module.saliency_maps(images.clone(), labels.clone(), model)))
+    result["weights_after"] = param_sums(model)
+    return result
+
+
+@probe
+def answers(module: Any) -> dict[str, Any]:
+    """The written answers, as strings."""
+    value = getattr(module, "ANSWERS", None)
+    if not isinstance(value, dict):
+        return {"present": False, "type": type(value).__name__}
+    return {"present": True, "answers": {str(k)[:100]: (v[:20_000] if type(v) is str else repr(v)[:2000])
+                                         for k, v in list(value.items())[:100]}}
