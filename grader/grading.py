@@ -19,7 +19,6 @@ from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_dev
 from grader.errors import SubmissionRejected, WorkerError
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
 
-SANDBOX_NOTE = "worker process with resource limits (no bubblewrap)"
 TRAIN_SAMPLE = 5000
 TEST_SAMPLE = 1017
 
@@ -91,7 +90,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     from grader.checks.context import CheckContext, FigureRecorder
     from grader.data import data_root, load_split, sample
     from grader.reference import load_reference
-    from grader.sandbox import Worker, WorkerSpec
+    from grader.sandbox import FALLBACK_ISOLATION, Worker, WorkerSpec
     from grader.student import Student
 
     seed = settings.seed if settings.seed is not None else secrets.randbits(31)
@@ -147,11 +146,15 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
             timings[name.replace("timing:", "images_per_s:")] = float(value)
     if worker.starts > 1:
         notes.append(f"Your code's worker process was restarted {worker.starts - 1} time(s) after crashing or hanging.")
+    if worker.isolation == FALLBACK_ISOLATION:
+        flags.append("sandbox-fallback")
+        notes.append("bubblewrap was not available on the grading machine: your code ran in a plain worker "
+                     "process with resource limits only.")
     return GradingResult(
         stem=stem, student=intake.student, graded=True, verdict=verdict(checks, manual, worker.import_error),
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
-        task_max=rubric.task_max(), sandbox=SANDBOX_NOTE, code_file=intake.code_name)
+        task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
 
 
 def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:

@@ -116,8 +116,14 @@ def scrubbed_env(home: Path, threads: int, device: str) -> dict[str, str]:
     return env
 
 
+FALLBACK_ISOLATION = "worker process with resource limits only (no bubblewrap)"
+
+
 class Worker:
     """One student worker process, restarted on demand after a crash or a hang."""
+
+    isolation = FALLBACK_ISOLATION
+    """How the worker is isolated, in words, for every report and results.json."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec

@@ -1,0 +1,279 @@
+"""Build and check your Exercise 4 submission zip: `Surname-MatriculationNumber.zip`.
+
+    python make_submission.py Mustermann 123456
+    python make_submission.py Mustermann 123456 --code exercise4.ipynb --pdf exercise4.pdf --out .
+    python make_submission.py --check Mustermann-123456.zip
+
+It puts your code and the PDF of it into the zip and then checks the zip the way the
+course's intake does: the file name, a real PDF, code that imports and defines every
+name the grader calls. It prints each problem in a sentence and exits with 0 when
+the zip is fine, 1 when it is not. Needs only Python's standard library (and pypdf,
+if installed, for a closer look at the PDF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unicodedata
+import zipfile
+from pathlib import Path
+
+
+def _char_class(predicate) -> str:
+    """Return a regex character class of the code points (planes 0 to 3 and 14) that satisfy predicate."""
+    ranges: list[tuple[int, int]] = []
+    for code in (*range(0x40000), *range(0xE0000, 0xE1000)):
+        if predicate(chr(code)):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "[" + "".join(f"\\U{a:08x}" + (f"-\\U{b:08x}" if b > a else "") for a, b in ranges) + "]"
+
+
+# re has no \p{L} or \p{M}: spell out the letters (str.isalpha) and combining marks.
+_LETTER = _char_class(str.isalpha)
+_MARK = _char_class(lambda ch: unicodedata.category(ch).startswith("M"))
+_SURNAME_PART = f"{_LETTER}(?:{_LETTER}|{_MARK})*(?:['\u2019](?:{_LETTER}|{_MARK})+)*"
+
+# The naming convention of the course, applied to the NFC form of the file name:
+# surname parts of Unicode letters (a combining mark may follow a letter, an apostrophe
+# ' or \u2019 may stand between letters) joined by hyphens, a hyphen, the matriculation
+# number (6 to 8 ASCII digits), ".zip" in any case. The grader's intake keeps its own
+# copy of this rule (grader/intake.py); keep the two equal.
+SUBMISSION_NAME_PATTERN = (
+    f"^(?P<surname>{_SURNAME_PART}(?:-{_SURNAME_PART})*)-(?P<matriculation>[0-9]{{6,8}})\\.(?i:zip)$"
+)
+SUBMISSION_NAME_RE = re.compile(SUBMISSION_NAME_PATTERN)
+
+MODULE_NAME = "exercise4"
+CONTRACT_NAMES = (
+    "X", "W1", "W2", "W3", "B1", "B2", "B3",
+    "conv_relu", "HAND_COMPUTED", "conv_output_size",
+    "receptive_field", "RF_ANSWERS",
+    "make_transform", "make_loaders", "Net", "train", "plot_accuracy", "show_augmentations",
+    "resnet_layers", "get_activations", "saliency_maps",
+    "ANSWERS",
+)
+IMPORT_TIMEOUT_S = 120.0
+# Finder and archive tools add these; they are never a student's code.
+JUNK = ("__MACOSX/", ".ipynb_checkpoints/", "__pycache__/")
+
+# Runs in a fresh Python: imports the module from the folder given as argv[1] and
+# prints, as JSON, the contract names it lacks (or the error it raised).
+_IMPORT_PROBE = r"""
+import importlib, json, os, sys, traceback
+os.environ.setdefault("MPLBACKEND", "Agg")
+sys.path.insert(0, sys.argv[1])
+names = json.loads(sys.argv[2])
+try:
+    module = importlib.import_module(sys.argv[3])
+except BaseException as exc:
+    lines = traceback.format_exception_only(type(exc), exc)
+    print(json.dumps({"error": "".join(lines).strip()}))
+    sys.exit(0)
+print(json.dumps({"missing": [n for n in names if not hasattr(module, n)]}))
+"""
+
+
+def name_problems(filename: str) -> list[str]:
+    """Return what is wrong with a submission's file name (empty when it follows the convention)."""
+    # Some systems store "ü" as "u" plus a combining mark; compare the composed form.
+    name = unicodedata.normalize("NFC", Path(filename).name)
+    if SUBMISSION_NAME_RE.fullmatch(name):
+        return []
+    problems = [f"The file name {name!r} does not follow the convention Surname-MatriculationNumber.zip (for example Mustermann-123456.zip)."]
+    if not name.lower().endswith(".zip"):
+        problems.append("The file name must end in .zip.")
+    else:
+        stem = name[: -len(".zip")]
+        if "-" not in stem:
+            problems.append("There is no hyphen between the surname and the matriculation number.")
+            return problems
+        surname, _, number = stem.rpartition("-")
+        if not re.fullmatch(r"[0-9]{6,8}", number):
+            problems.append(f"The matriculation number must be 6 to 8 digits after the last hyphen, got {number!r}.")
+        if not re.fullmatch(f"{_SURNAME_PART}(?:-{_SURNAME_PART})*", surname):
+            problems.append(
+                f"The surname must be letters, with apostrophes only between letters and hyphens only "
+                f"between parts, got {surname!r}."
+            )
+    return problems
+
+
+def pdf_problems(data: bytes, label: str) -> list[str]:
+    """Return what is wrong with the bytes of a PDF (empty when it looks like a real one)."""
+    if not data.startswith(b"%PDF-"):
+        return [f"{label} is not a PDF (it does not start with %PDF-); export or print your code to PDF."]
+    try:
+        import pypdf
+    except ImportError:
+        return []
+    try:
+        pages = len(pypdf.PdfReader(io.BytesIO(data)).pages)
+    except Exception as exc:  # pypdf raises many kinds; any of them means an unreadable PDF.
+        return [f"{label} cannot be read as a PDF ({type(exc).__name__}: {exc})."]
+    return [] if pages else [f"{label} has no pages."]
+
+
+def notebook_to_module(text: str) -> str:
+    """Return the code cells of a notebook as one module's source, with IPython magics commented out."""
+    nb = json.loads(text)
+    chunks = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        # Magics and shell escapes are not Python; the grader skips them too.
+        lines = ["# " + line if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+        chunks.append("\n".join(lines))
+    return "\n\n".join(chunks) + "\n"
+
+
+def import_problems(code_name: str, data: bytes, timeout: float) -> list[str]:
+    """Return what goes wrong when the code is imported as exercise4 in a fresh Python."""
+    with tempfile.TemporaryDirectory(prefix="ex4-check-") as folder:
+        if code_name.endswith(".ipynb"):
+            try:
+                source = notebook_to_module(data.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, AttributeError) as exc:
+                return [f"{code_name} is not a readable Jupyter notebook ({exc})."]
+            Path(folder, MODULE_NAME + ".py").write_text(source, encoding="utf-8")
+        else:
+            Path(folder, MODULE_NAME + ".py").write_bytes(data)
+        command = [sys.executable, "-c", _IMPORT_PROBE, folder, json.dumps(CONTRACT_NAMES), MODULE_NAME]
+        try:
+            done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return [
+                f"Importing {code_name} took longer than {timeout:.0f} s; the grader imports your code "
+                "the same way, so keep long training runs out of module level."
+            ]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return [f"Importing {code_name} crashed Python ({detail})."]
+    result = json.loads(lines[-1])
+    if "error" in result:
+        return [f"{code_name} does not import: {result['error']}"]
+    if result["missing"]:
+        return [f"{code_name} does not define {', '.join(result['missing'])}; the grader calls these names."]
+    return []
+
+
+def _members(archive: zipfile.ZipFile) -> list[str]:
+    """Return the zip's file names, without folders and tool junk."""
+    return [
+        name for name in archive.namelist()
+        if not name.endswith("/") and not any(part in name for part in JUNK) and not Path(name).name.startswith("._")
+    ]
+
+
+def _pick_code(names: list[str]) -> str | None:
+    """Return the member the grader would take as the code: exercise4.py, then a notebook, then any .py."""
+    for wanted in (lambda n: Path(n).name == MODULE_NAME + ".py",
+                   lambda n: Path(n).name == MODULE_NAME + ".ipynb",
+                   lambda n: n.endswith(".ipynb"),
+                   lambda n: n.endswith(".py")):
+        found = sorted(n for n in names if wanted(n))
+        if found:
+            return found[0]
+    return None
+
+
+def check_zip(path: Path, timeout: float = IMPORT_TIMEOUT_S) -> list[str]:
+    """Return every problem of a submission zip, in sentences (empty when it is ready to hand in)."""
+    path = Path(path)
+    problems = name_problems(path.name)
+    if not path.is_file():
+        return problems + [f"{path} does not exist."]
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = _members(archive)
+            pdfs = [n for n in names if n.lower().endswith(".pdf")]
+            code = _pick_code(names)
+            pdf_data = {n: archive.read(n) for n in pdfs}
+            code_data = archive.read(code) if code else b""
+    except (zipfile.BadZipFile, OSError) as exc:
+        return problems + [f"{path.name} is not a readable zip file ({exc})."]
+    if not pdfs:
+        problems.append("The zip holds no PDF of your code; add one (e.g. print the notebook or module to PDF).")
+    for name, data in pdf_data.items():
+        problems += pdf_problems(data, name)
+    if code is None:
+        problems.append(f"The zip holds no code: add {MODULE_NAME}.py or your notebook ({MODULE_NAME}.ipynb).")
+    else:
+        problems += import_problems(code, code_data, timeout)
+    return problems
+
+
+def build_zip(surname: str, matriculation: str, code: list[Path], pdf: Path, out: Path) -> tuple[Path | None, list[str]]:
+    """Write Surname-Matriculation.zip into out from the code files and the PDF; return it and the problems found before writing."""
+    zip_name = unicodedata.normalize("NFC", f"{surname}-{matriculation}.zip")
+    problems = name_problems(zip_name)
+    for path in code:
+        if not path.is_file():
+            problems.append(f"The code file {path} does not exist.")
+    if not code:
+        problems.append(f"No code found: pass --code {MODULE_NAME}.py (or your notebook).")
+    if not pdf.is_file():
+        problems.append(f"The PDF {pdf} does not exist; export your code to PDF first (or pass --pdf).")
+    if problems:
+        return None, problems
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / zip_name
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in [*code, pdf]:
+            archive.write(path, arcname=path.name)
+    return target, []
+
+
+def _default_code() -> list[Path]:
+    for name in (MODULE_NAME + ".py", MODULE_NAME + ".ipynb"):
+        if Path(name).is_file():
+            return [Path(name)]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build and check your Exercise 4 submission zip.")
+    parser.add_argument("surname", nargs="?", help="your surname as in Moodle, e.g. Mustermann or Meyer-Lüdenscheidt")
+    parser.add_argument("matriculation", nargs="?", help="your matriculation number (6 to 8 digits)")
+    parser.add_argument("--code", action="append", type=Path, help="your code (exercise4.py or a notebook); repeat to add more files")
+    parser.add_argument("--pdf", type=Path, default=Path(MODULE_NAME + ".pdf"), help="the PDF of your code (default exercise4.pdf)")
+    parser.add_argument("--out", type=Path, default=Path("."), help="folder to write the zip to (default: here)")
+    parser.add_argument("--check", type=Path, metavar="ZIP", help="only check an existing zip")
+    parser.add_argument("--timeout", type=float, default=IMPORT_TIMEOUT_S, help="seconds the import of your code may take")
+    args = parser.parse_args(argv)
+
+    if args.check is not None:
+        target = args.check
+        problems = check_zip(target, args.timeout)
+    else:
+        if not args.surname or not args.matriculation:
+            parser.error("give your surname and matriculation number, or --check ZIP")
+        written, problems = build_zip(args.surname, args.matriculation, args.code or _default_code(), args.pdf, args.out)
+        target = written
+        if written is not None:
+            print(f"Wrote {written}.")
+            problems = check_zip(written, args.timeout)
+    if problems:
+        print("Problems found:")
+        for problem in problems:
+            print(f"  - {problem}")
+        print("Fix them and run this script again; submissions that break the naming convention are not graded.")
+        return 1
+    print(f"{target} looks good: hand it in on Moodle.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

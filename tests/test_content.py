@@ -1,0 +1,426 @@
+"""Exercise 4 content: the reference, the generated student template, its public tests and the submission script."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from grader.errors import ConfigError
+from grader.template import BEGIN, END, STUB, build_template, render_template, stub_source, template_diff
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+TEMPLATE = ROOT / "student_template"
+SHIPPED_DATA = ROOT / "data" / "cifar10-subset.tar.xz"
+UNPACKED_DATA = ROOT / "data" / "cache" / "cifar10-subset"
+ANSWER_IDS = ("1b", "1d", "1e", "2c", "2d", "3.3", "3.4", "4.5")
+HAND_KEYS = ("w1_s1", "w2_s1", "w3_s1", "w1_s2", "w2_s2", "w3_s2")
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Return the environment for a child Python: no bytecode in the copied folders, no windows."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+    env.update(extra)
+    return env
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Return the module at path, imported under name (our own code: reference or template)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_template(dest: Path, module: Path | None = None) -> Path:
+    """Copy the student template to dest, optionally with module copied over the stubbed exercise4.py."""
+    shutil.copytree(TEMPLATE, dest, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    if module is not None:
+        shutil.copyfile(module, dest / "exercise4.py")
+    return dest
+
+
+def run_public_tests(folder: Path) -> tuple[int, dict[str, tuple[str, str]], float]:
+    """Run plain pytest in folder; return its exit code, test id -> (outcome, message) and seconds taken."""
+    junit = folder.parent / f"{folder.name}-junit.xml"
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}"],
+        cwd=folder, env=child_env(), capture_output=True, text=True, timeout=300,
+    )
+    seconds = time.monotonic() - start
+    assert junit.exists(), f"pytest wrote no report:\n{done.stdout}\n{done.stderr}"
+    results: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                outcome, message = tag, node.get("message", "")
+        results[case.get("name", "")] = (outcome, message)
+    return done.returncode, results, seconds
+
+
+def write_tiny_cifar(root: Path, per_batch: int = 4, test_size: int = 6) -> Path:
+    """Write a small data set in CIFAR-10's on-disk format (md5 sums unlike the real files) under root."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        n = test_size if name == "test_batch" else per_batch
+        batch = {
+            "batch_label": name,
+            "labels": [int(v) for v in rng.integers(0, 10, n)],
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "filenames": [f"{name}_{i}.png" for i in range(n)],
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, f)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference() -> ModuleType:
+    return load_module(SOLUTIONS / "exercise4.py", "exercise4_reference")
+
+
+# --- the template -----------------------------------------------------------------
+
+
+def test_template_in_sync():
+    assert template_diff(SOLUTIONS, TEMPLATE) == [], "student_template/ is stale: run `grader template`"
+
+
+def test_solution_notebook_has_no_outputs():
+    nb = json.loads((SOLUTIONS / "exercise4.ipynb").read_text(encoding="utf-8"))
+    code = [cell for cell in nb["cells"] if cell["cell_type"] == "code"]
+    assert code and all(not cell["outputs"] and cell["execution_count"] is None for cell in code)
+
+
+def marked_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """Return the [start, end] line indices of each STUB ... END SOLUTION region."""
+    regions, start = [], None
+    for i, line in enumerate(lines):
+        if line.strip().startswith(STUB):
+            start = i
+        elif line.strip() == END:
+            assert start is not None
+            regions.append((start, i))
+            start = None
+    return regions
+
+
+def test_template_differs_from_solution_only_in_stubs():
+    solution = (SOLUTIONS / "exercise4.py").read_text(encoding="utf-8").splitlines()
+    template = (TEMPLATE / "exercise4.py").read_text(encoding="utf-8").splitlines()
+    regions = marked_regions(solution)
+    assert len(regions) >= 15
+    matcher = difflib.SequenceMatcher(a=solution, b=template, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        last = max(i1, i2 - 1)
+        inside = any(start <= i1 and last <= end for start, end in regions)
+        assert inside, f"solution lines {i1 + 1}-{i2} changed outside a solution block: {template[j1:j2]}"
+    for name in ("exercise4.ipynb", "test_exercise4.py", "pytest.ini", "README.md", "make_submission.py"):
+        assert (TEMPLATE / name).read_bytes() == render_template(SOLUTIONS)[name]
+
+
+def test_template_module_imports_with_placeholders():
+    stub = load_module(TEMPLATE / "exercise4.py", "exercise4_template")
+    assert set(stub.HAND_COMPUTED) == set(HAND_KEYS) and all(v is None for v in stub.HAND_COMPUTED.values())
+    assert stub.RF_ANSWERS == {"a": None, "b": None}
+    assert stub.ANSWERS == {key: "" for key in ANSWER_IDS}
+    with pytest.raises(NotImplementedError, match=r"^Task 1\(a\)"):
+        stub.conv_relu(stub.X, stub.W1, stub.B1)
+    with pytest.raises(NotImplementedError, match=r"^Task 3\.2"):
+        stub.Net()
+
+
+def test_reference_answers_cover_every_question(reference):
+    assert set(reference.ANSWERS) == set(ANSWER_IDS)
+    assert all(len(text.split()) >= 10 for text in reference.ANSWERS.values())
+
+
+def test_build_template_and_diff(tmp_path):
+    dest = tmp_path / "template"
+    build_template(SOLUTIONS, dest)
+    assert template_diff(SOLUTIONS, dest) == []
+    (dest / "README.md").write_text("edited by hand\n", encoding="utf-8")
+    (dest / "exercise4.ipynb").unlink()
+    (dest / "extra.py").write_text("x = 1\n", encoding="utf-8")
+    (dest / "__pycache__").mkdir()  # left by running the tests: not part of the template
+    assert template_diff(SOLUTIONS, dest) == ["README.md", "exercise4.ipynb", "extra.py"]
+    build_template(SOLUTIONS, dest)
+    assert template_diff(SOLUTIONS, dest) == []
+
+
+def test_stub_source_replaces_blocks():
+    source = (
+        "def f(x):\n"
+        '    """Return x."""\n'
+        "    ### STUB: Task 9: f(): return x\n"
+        "    ### BEGIN SOLUTION\n"
+        "    return x\n"
+        "    ### END SOLUTION\n"
+        "\n"
+        "### STUB: Task 9(b): answer\n"
+        "### BEGIN SOLUTION\n"
+        'ANSWERS = {"9b": "because", "n": 3}\n'
+        "### END SOLUTION\n"
+    )
+    stubbed = stub_source(source)
+    assert 'raise NotImplementedError("Task 9: f(): return x")' in stubbed
+    assert "return x\n" not in stubbed and "because" not in stubbed
+    namespace: dict = {}
+    exec(compile(stubbed, "<template>", "exec"), namespace)
+    assert namespace["ANSWERS"] == {"9b": "", "n": None}
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n", "without a '### STUB:'"),
+        ("    ### STUB: Task 1\n    ### BEGIN SOLUTION\n    pass\n", "is not closed"),
+        ("    ### STUB:\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n", "needs the task's text"),
+        ("### STUB: Task 1\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "only assign dict literals"),
+        ("    ### STUB: Task 1\n    pass\n", f"must be followed by '{BEGIN}'"),
+    ],
+)
+def test_stub_source_rejects_bad_markers(source, problem):
+    with pytest.raises(ConfigError, match=problem):
+        stub_source(source)
+
+
+# --- the public tests -------------------------------------------------------------
+
+
+def test_reference_passes_every_public_test(tmp_path):
+    folder = copy_template(tmp_path / "reference", SOLUTIONS / "exercise4.py")
+    code, results, seconds = run_public_tests(folder)
+    failed = {name: r for name, r in results.items() if r[0] != "passed"}
+    assert code == 0 and not failed, failed
+    assert len(results) >= 20
+    assert seconds < 120, f"the public tests took {seconds:.0f} s on the reference"
+
+
+def test_stubs_fail_every_public_test_naming_the_task(tmp_path):
+    folder = copy_template(tmp_path / "stubs")
+    code, results, _ = run_public_tests(folder)
+    # 1 means "some tests failed": the run itself went through (2-4 would be an aborted run).
+    assert code == 1
+    assert len(results) >= 20
+    not_failed = {name: r for name, r in results.items() if r[0] != "failure"}
+    assert not not_failed, f"these public tests do not fail on the stubs: {not_failed}"
+    unnamed = {name: msg for name, (_, msg) in results.items() if "Task " not in msg}
+    assert not unnamed, f"these failures do not name their task: {unnamed}"
+
+
+def test_public_tests_do_not_reveal_answers(reference):
+    text = (SOLUTIONS / "public" / "test_exercise4.py").read_text(encoding="utf-8")
+    for value in reference.HAND_COMPUTED.values():
+        for row in value:
+            assert str(row) not in text and str(row).replace(" ", "") not in text.replace(" ", "")
+    tree = ast.parse(text)
+    called = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "receptive_field"]
+    assert all("(3, 1)] * 3" not in ast.unparse(c) and "(4, 2)] * 2" not in ast.unparse(c) for c in called)
+    assert "RF_ANSWERS[" in text and "== 7" not in text and "== 10" not in text
+
+
+# --- CIFAR-10 loading -------------------------------------------------------------
+
+
+def test_load_cifar10_reads_a_subset_that_fails_the_md5_check(tmp_path, reference):
+    import torchvision
+
+    root = write_tiny_cifar(tmp_path / "cifar")
+    train = reference.load_cifar10(root, train=True)
+    test = reference.load_cifar10(root, train=False)
+    assert type(train) is not torchvision.datasets.CIFAR10  # torchvision's own class refused it
+    assert isinstance(train, torchvision.datasets.CIFAR10)
+    assert (len(train), len(test)) == (20, 6)
+    assert train.classes == CLASSES
+    image, label = train[0]
+    assert image.size == (32, 32) and 0 <= label < 10
+    with_transform = reference.load_cifar10(root, train=False, transform=reference.make_transform(normalize=True))
+    assert tuple(with_transform[0][0].shape) == (3, 32, 32)
+
+
+def test_load_cifar10_without_data_says_what_is_missing(tmp_path, reference):
+    root = write_tiny_cifar(tmp_path / "cifar")
+    (root / "cifar-10-batches-py" / "test_batch").unlink()
+    with pytest.raises(FileNotFoundError, match="test_batch"):
+        reference.load_cifar10(root, train=True)
+    with pytest.raises(FileNotFoundError):
+        reference.load_cifar10(tmp_path / "nothing", train=True)
+
+
+# --- make_submission.py -------------------------------------------------------------
+
+
+def make_pdf(path: Path) -> Path:
+    """Write a real one-page PDF to path."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().text(0.1, 0.5, "def conv_relu(x, w, b): ...")
+    fig.savefig(path, format="pdf")
+    return path
+
+
+def run_submission_script(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = SOLUTIONS / "public" / "make_submission.py"
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=300
+    )
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_members(tmp_path_factory) -> dict[str, bytes]:
+    folder = tmp_path_factory.mktemp("good")
+    return {
+        "exercise4.py": (SOLUTIONS / "exercise4.py").read_bytes(),
+        "exercise4.pdf": make_pdf(folder / "exercise4.pdf").read_bytes(),
+    }
+
+
+@pytest.mark.parametrize("surname", ["Mustermann", "Meyer-Lüdenscheidt", "O'Brien"])
+def test_make_submission_builds_a_good_zip(tmp_path, good_members, surname):
+    for name, data in good_members.items():
+        (tmp_path / name).write_bytes(data)
+    done = run_submission_script(surname, "123456", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    target = tmp_path / "out" / f"{surname}-123456.zip"
+    with zipfile.ZipFile(target) as archive:
+        assert sorted(archive.namelist()) == ["exercise4.pdf", "exercise4.py"]
+    again = run_submission_script("--check", str(target), cwd=tmp_path)
+    assert again.returncode == 0 and "looks good" in again.stdout
+
+
+def test_make_submission_refuses_to_build_without_inputs(tmp_path):
+    done = run_submission_script("Mustermann", "12345", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "6 to 8 digits" in done.stdout
+    assert "No code found" in done.stdout
+    assert "exercise4.pdf does not exist" in done.stdout
+    assert not list(tmp_path.glob("*.zip"))
+
+
+BAD_CODE = "import torch\nimport a_module_that_does_not_exist\n"
+PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return x\n"
+
+
+@pytest.mark.parametrize(
+    "zip_name, change, expected",
+    [
+        ("Mustermann_123456.zip", {}, "naming convention"),
+        ("Mustermann-12345.zip", {}, "6 to 8 digits"),
+        ("Muster mann-123456.zip", {}, "The surname must be letters"),
+        ("Mustermann-123456.zip", {"exercise4.pdf": None}, "holds no PDF"),
+        ("Mustermann-123456.zip", {"exercise4.pdf": b"just text, renamed\n"}, "is not a PDF"),
+        ("Mustermann-123456.zip", {"exercise4.pdf": b"%PDF-1.4\nbroken"}, "cannot be read as a PDF"),
+        ("Mustermann-123456.zip", {"exercise4.py": None}, "holds no code"),
+        ("Mustermann-123456.zip", {"exercise4.py": BAD_CODE.encode()}, "does not import: ModuleNotFoundError"),
+        ("Mustermann-123456.zip", {"exercise4.py": b"def broken(:\n"}, "does not import: SyntaxError"),
+        ("Mustermann-123456.zip", {"exercise4.py": PARTIAL_CODE.encode()}, "does not define W1, W2"),
+    ],
+    ids=["bad-name", "short-number", "space", "no-pdf", "fake-pdf", "broken-pdf", "no-code", "import-error",
+         "syntax-error", "missing-names"],
+)
+def test_make_submission_names_each_problem(tmp_path, good_members, zip_name, change, expected):
+    members = {name: data for name, data in {**good_members, **change}.items() if data is not None}
+    target = make_zip(tmp_path / zip_name, members)
+    done = run_submission_script("--check", str(target), cwd=tmp_path)
+    assert done.returncode == 1
+    assert expected in done.stdout, done.stdout
+    # Exactly the one problem made for this case (a bad name comes with its detail).
+    assert done.stdout.count("\n  - ") <= 2, done.stdout
+
+
+def test_make_submission_checks_a_notebook(tmp_path, good_members):
+    nb = {
+        "cells": [
+            {"cell_type": "code", "source": ["%matplotlib inline\n", "X = 1\n"], "metadata": {}, "outputs": []},
+            {"cell_type": "markdown", "source": "text", "metadata": {}},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }
+    members = {"exercise4.ipynb": json.dumps(nb).encode(), "exercise4.pdf": good_members["exercise4.pdf"]}
+    target = make_zip(tmp_path / "Mustermann-123456.zip", members)
+    done = run_submission_script("--check", str(target), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "exercise4.ipynb does not define W1" in done.stdout, done.stdout
+
+
+# --- the notebook -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory) -> Path:
+    """Return a folder with the shipped subset: the unpacked cache if present, else unpacked into tmp."""
+    if (UNPACKED_DATA / "cifar-10-batches-py" / "test_batch").is_file():
+        return UNPACKED_DATA
+    root = tmp_path_factory.mktemp("cifar10-subset")
+    with tarfile.open(SHIPPED_DATA) as tar:
+        tar.extractall(root, filter="data")
+    return root
+
+
+def notebook_as_script(path: Path) -> str:
+    """Return the notebook's code cells as one script that also draws every figure a cell shows."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    parts = ["import io as _io\nfrom matplotlib.figure import Figure as _Figure\n"]
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        tree = ast.parse(source)
+        # Jupyter shows a cell's last expression; draw it so broken plots fail here too.
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body.pop()
+            source = ast.unparse(tree) + "\n_shown = " + ast.unparse(last.value) + "\n"
+            source += "if isinstance(_shown, _Figure):\n    _shown.savefig(_io.BytesIO(), format='png')\n"
+        parts.append(source)
+    return "\n\n".join(parts)
+
+
+@pytest.mark.slow
+def test_notebook_runs_quickly(tmp_path, cifar_root):
+    script = tmp_path / "notebook.py"
+    script.write_text(notebook_as_script(SOLUTIONS / "exercise4.ipynb"), encoding="utf-8")
+    env = child_env(EX4_QUICK="1", CIFAR10_ROOT=str(cifar_root), PYTHONPATH=str(SOLUTIONS))
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], cwd=SOLUTIONS, env=env, capture_output=True, text=True, timeout=180
+    )
+    seconds = time.monotonic() - start
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "maxpool  [1, 64, 56, 56]" in done.stdout
+    assert seconds < 120, f"the quick notebook run took {seconds:.0f} s"
