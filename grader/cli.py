@@ -11,8 +11,8 @@ from grader.config import DEFAULT, Settings
 from grader.errors import GraderError
 
 
-def settings_from(out: Path, data: Path | None, device: str, seed: int | None) -> Settings:
-    return DEFAULT.with_(out_dir=out, data_dir=data, device=device, seed=seed)
+def settings_from(out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...] = ()) -> Settings:
+    return DEFAULT.with_(out_dir=out, data_dir=data, device=device, seed=seed, only=only or None)
 
 
 common = [
@@ -41,12 +41,17 @@ def main() -> None:
 @main.command()
 @click.argument("zips", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @with_common
-def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed: int | None) -> None:
+@click.option("--only", multiple=True, metavar="CHECK", help="Run only this check (repeatable), e.g. test_train_counts_images.")
+def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...]) -> None:
     """Grade one or more submission zips, one after the other."""
     from grader.grading import grade_submission
     from grader.report import summary_lines
 
-    settings = settings_from(out, data, device, seed)
+    settings = _guard(lambda: settings_from(out, data, device, seed, only))
+    if only:
+        from grader.config import load_rubric
+
+        _guard(lambda: load_rubric(settings.rubric_path).only(only))
     for zip_path in zips:
         result = _guard(lambda: grade_submission(zip_path, settings))
         for line in summary_lines(result):
@@ -102,6 +107,50 @@ def data() -> None:
     from grader.data import shipped_root
 
     click.echo(str(_guard(shipped_root)))
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path, exists=True))
+@with_common
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once (default: the machine's cores / 2).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900.0, show_default=True,
+              help="Seconds one submission's grading may take before it is stopped.")
+@click.option("--force", is_flag=True, help="Regrade everything, ignoring cached results.")
+@click.option("--worksheet", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Moodle's grading worksheet (CSV) to fill in with grades and feedback.")
+@click.option("--overrides", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Manual points file (default: OUT/overrides.csv, created when missing).")
+def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | None, workers: int | None,
+          timeout_s: float, force: bool, worksheet: Path | None, overrides: Path | None) -> None:
+    """Grade a folder of zips or Moodle's "Download all submissions" (zip or folder); resumable."""
+    from tqdm import tqdm
+
+    from grader.batch import Progress, run_batch
+
+    bar: list[tqdm] = []
+
+    def progress(p: Progress) -> None:
+        if not bar:
+            bar.append(tqdm(total=p.total, unit="submission", file=sys.stderr, dynamic_ncols=True,
+                            desc=f"grading ({p.cached} cached)"))
+        else:
+            bar[0].update(1)
+            bar[0].set_postfix_str(f"{p.label}: {p.outcome}", refresh=False)
+
+    settings = _guard(lambda: settings_from(out, data, device, seed))
+    try:
+        summary = _guard(lambda: run_batch(source, settings, workers=workers, timeout_s=timeout_s, force=force,
+                                           worksheet=worksheet, overrides=overrides, progress=progress))
+    except KeyboardInterrupt:
+        if bar:
+            bar[0].close()
+        click.echo("Interrupted; what was graded is kept. Run the same command again to go on.", err=True)
+        sys.exit(130)
+    if bar:
+        bar[0].close()
+    for line in summary.lines():
+        click.echo(line)
 
 
 def _guard(action):  # type: ignore[no-untyped-def]

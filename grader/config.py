@@ -73,6 +73,8 @@ class Settings:
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
     rubric_path: Path = RUBRIC_PATH
     reference_path: Path = REFERENCE_PATH
+    only: tuple[str, ...] = ()
+    """Run only these checks (by id); empty runs all. The result is then flagged `partial`."""
 
     def with_(self, **changes: object) -> Settings:
         """A copy with the given fields changed (None values are ignored)."""
@@ -124,6 +126,15 @@ class Rubric:
     """Task number ("1" … "4") to its title."""
     checks: dict[str, RubricCheck]
     questions: dict[str, RubricQuestion]
+
+    def only(self, ids: tuple[str, ...]) -> Rubric:
+        """The rubric cut down to the given checks (and no written questions); all of it when ids is empty."""
+        if not ids:
+            return self
+        unknown = sorted(set(ids) - set(self.checks))
+        if unknown:
+            raise ConfigError(f"No check is called {', '.join(unknown)}; the rubric lists {', '.join(self.checks)}.")
+        return Rubric(self.tasks, {k: v for k, v in self.checks.items() if k in ids}, {})
 
     def task_max(self) -> dict[str, float]:
         """Maximum automatic plus manual points per top-level task."""

@@ -41,7 +41,7 @@ def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
     from grader.intake import open_submission
     from grader.report import write_outputs
 
-    rubric = load_rubric(settings.rubric_path)
+    rubric = load_rubric(settings.rubric_path).only(settings.only)
     stem = output_name(zip_path.name[:-4] if zip_path.name.lower().endswith(".zip") else zip_path.name)
     folder = settings.out_dir / stem
     started = time.perf_counter()
@@ -146,6 +146,9 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
             timings[name.replace("timing:", "images_per_s:")] = float(value)
     if worker.starts > 1:
         notes.append(f"Your code's worker process was restarted {worker.starts - 1} time(s) after crashing or hanging.")
+    if settings.only:
+        flags.append("partial")
+        notes.append(f"Only these checks were run: {', '.join(settings.only)}.")
     if worker.isolation == FALLBACK_ISOLATION:
         flags.append("sandbox-fallback")
         notes.append("bubblewrap was not available on the grading machine: your code ran in a plain worker "

@@ -1,31 +1,53 @@
 """Running the student's code in its own worker process, and talking to it.
 
-The worker is a fresh Python process in a throwaway folder with a scrubbed environment and
-resource limits. It holds a copy of `grader.worker` only: the hidden checks, the reference
-and the results are never in its view. Replies are read with a deadline; a worker that dies
-or hangs is killed with its whole process group, and the next request starts a new one.
+The worker is a fresh Python process with a scrubbed environment and resource limits. It holds
+a copy of `grader.worker` only: the hidden checks, the reference and the results are never in
+its view. On Linux it runs under bubblewrap: its own mount, PID, network, IPC and UTS
+namespaces, a user id of its own (when the grader is root: one uid per concurrent slot, so the
+process limit of one worker is not shared with another), read-only views of the interpreter,
+its packages, the student's module and the worker library, and private size-limited tmpfs
+mounts for /tmp and /dev/shm; memory and processes are capped by a cgroup where one can be
+made. Where bubblewrap cannot run, the worker is a plain process with rlimits and
+`FALLBACK_ISOLATION` says so. Replies are read with a deadline; a worker that dies or hangs is
+killed with everything it started, and the next request starts a new one.
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
+import importlib.util
 import os
 import resource
 import select
 import shutil
 import signal
+import site
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.config import Limits
+from grader.config import CHECKS_DIR, GiB, MiB, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH, Limits
 from grader.errors import WorkerError
 from grader.worker import protocol
 
 WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
+
+SLOT_UID_BASE = 60100
+"""The sandbox of slot i runs as uid and gid SLOT_UID_BASE + i (when the grader is root)."""
+SLOTS = 64
+"""Concurrent workers on one machine; each holds a slot (a lock file) while it runs."""
+TMP_BYTES = 512 * MiB
+"""Size of the sandbox's private /tmp (its home and working folder) and of its /dev/shm."""
+SANDBOX_DIR = "/sandbox"
+"""Where the student's module (`submission`) and the worker library (`lib`) appear in the sandbox."""
+PACKAGES = ("torch", "numpy", "matplotlib", "torchvision", "PIL", "skimage", "scipy")
+"""Packages whose folders are bound into the sandbox even when they live outside the interpreter's prefix."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,8 @@ class WorkerSpec:
     limits: Limits
     threads: int = 2
     device: str = "cpu"
+    sandbox: bool = True
+    """Use bubblewrap where it can run; False forces the plain worker."""
 
 
 class OutputLog:
@@ -80,9 +104,12 @@ class _DeadlineReader:
         return os.read(self.fd, min(n, 1 << 20))
 
 
-def _limit_resources(limits: Limits, device: str) -> None:
-    """Runs in the child before exec: its own session and its resource limits."""
+def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] = ()) -> None:
+    """Runs in the child before exec: its own session, its cgroup and its resource limits."""
     os.setsid()
+    for procs in cgroup_procs:
+        with open(procs, "w") as fh:
+            fh.write(str(os.getpid()))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
@@ -92,17 +119,19 @@ def _limit_resources(limits: Limits, device: str) -> None:
     if device == "cpu":
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     try:
+        # Counted per real uid: in the sandbox that is the slot's own uid, so one slot's fork
+        # bomb cannot take the process budget of another (root itself is never limited).
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
     except (ValueError, OSError):
         pass
 
 
-def scrubbed_env(home: Path, threads: int, device: str) -> dict[str, str]:
+def scrubbed_env(home: Path, threads: int, device: str, tmp: Path | None = None) -> dict[str, str]:
     """The worker's whole environment: nothing of the grader's (tokens, paths) leaks in."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
-        "TMPDIR": str(home / "tmp"),
+        "TMPDIR": str(tmp if tmp is not None else home / "tmp"),
         "LANG": "C.UTF-8",
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": str(home / ".matplotlib"),
@@ -119,11 +148,351 @@ def scrubbed_env(home: Path, threads: int, device: str) -> dict[str, str]:
 FALLBACK_ISOLATION = "worker process with resource limits only (no bubblewrap)"
 
 
+# ---------------------------------------------------------------------- bubblewrap
+
+
+@dataclass(frozen=True)
+class Bubblewrap:
+    """How this machine runs bubblewrap: as root with a drop to a slot uid, or unprivileged."""
+
+    bwrap: str
+    setpriv: str | None
+    """setpriv's path when the grader is root (the sandbox then drops to a slot uid); None otherwise."""
+
+
+def _ancestors(path: str) -> list[str]:
+    """The folders above `path`, outermost first, without `/`."""
+    parts = Path(path).parts[1:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def interpreter_roots() -> list[str]:
+    """Host folders the worker's Python needs: its prefixes and the folders of its main packages."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots |= {os.path.realpath(r) for r in list(roots)}
+    roots.add(os.path.dirname(os.path.realpath(sys.executable)))
+    sites = [*site.getsitepackages()]
+    for name in PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            sites.append(str(Path(spec.origin).resolve().parent.parent))
+    roots |= {os.path.realpath(s) for s in sites if os.path.isdir(s)}
+    roots = {r for r in roots if os.path.isdir(r) and r != "/"}
+    # The project folder (checks, solutions) is never bound, even when a venv sits inside it.
+    roots = {r for r in roots if not (_under(str(PROJECT_DIR), r) and r != sys.prefix)}
+    kept: list[str] = []
+    for root in sorted(roots, key=len):
+        if not any(_under(root, k) for k in kept) and not _under(root, "/usr"):
+            kept.append(root)
+    return kept
+
+
+def secret_paths(roots: list[str]) -> list[str]:
+    """Folders inside the bound roots that the sandbox must not see: the grader package and the reference."""
+    secrets = {str(PACKAGE_DIR), str(CHECKS_DIR), str(REFERENCE_PATH.parent), str(PROJECT_DIR / "solutions")}
+    for root in roots:
+        for sub in Path(root).glob("**/site-packages/grader"):
+            if (sub / "checks").is_dir():
+                secrets.add(str(sub))
+        if (Path(root) / "grader" / "checks").is_dir():
+            secrets.add(str(Path(root) / "grader"))
+    out = []
+    for path in sorted({os.path.realpath(s) for s in secrets} | secrets):
+        if any(_under(path, r) for r in [*roots, "/usr"]) and os.path.isdir(path):
+            out.append(path)
+    return out
+
+
+def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_dir: Path, device: str,
+               tmp_bytes: int = TMP_BYTES) -> list[str]:
+    """bubblewrap's command line up to the worker's own argv: namespaces, mounts and the drop to `uid`."""
+    argv = [bw.bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if bw.setpriv is None:
+        argv += ["--unshare-user"]
+    argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if bw.setpriv is not None:
+        # Only what setpriv needs to switch to the slot's uid; it then clears them all.
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    argv += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts"):
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    argv += ["--ro-bind", str(etc_dir / "passwd"), "/etc/passwd", "--ro-bind", str(etc_dir / "group"), "/etc/group"]
+    made = {"/", "/usr", "/etc"}
+    roots = interpreter_roots()
+    for root in roots:
+        for parent in _ancestors(root):
+            if parent not in made:
+                # bubblewrap would copy the host's mode (e.g. /root's 0700); the slot's user must pass.
+                argv += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        argv += ["--ro-bind", root, root]
+        made.add(root)
+    for secret in secret_paths(roots):
+        argv += ["--perms", "0000", "--size", str(4096), "--tmpfs", secret]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    if device == "cuda":
+        for node in sorted(Path("/dev").glob("nvidia*")):
+            argv += ["--dev-bind-try", str(node), str(node)]
+        argv += ["--ro-bind-try", "/sys/bus/pci", "/sys/bus/pci", "--ro-bind-try", "/sys/devices", "/sys/devices",
+                 "--ro-bind-try", "/sys/module/nvidia", "/sys/module/nvidia"]
+    argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
+             "--perms", "0755", "--dir", SANDBOX_DIR,
+             "--ro-bind", str(module_dir), f"{SANDBOX_DIR}/submission",
+             "--ro-bind", str(lib_dir), f"{SANDBOX_DIR}/lib",
+             "--chdir", "/tmp"]
+    if bw.setpriv is not None:
+        argv += [bw.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all", "--no-new-privs"]
+    return argv
+
+
+def _write_etc(etc_dir: Path, uid: int) -> None:
+    """A passwd and group naming only root and the sandbox's user."""
+    etc_dir.mkdir(parents=True, exist_ok=True)
+    (etc_dir / "passwd").write_text(f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                                    f"student:x:{uid}:{uid}:student:/tmp:/usr/sbin/nologin\n")
+    (etc_dir / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
+    for f in etc_dir.iterdir():
+        f.chmod(0o644)
+    etc_dir.chmod(0o755)
+
+
+@functools.lru_cache(maxsize=1)
+def bubblewrap() -> Bubblewrap | None:
+    """bubblewrap as this machine can run it, found once per process by running Python in a sandbox; None if it cannot."""
+    if not sys.platform.startswith("linux"):
+        return None
+    path = shutil.which("bwrap") or ("/usr/bin/bwrap" if os.path.exists("/usr/bin/bwrap") else None)
+    if path is None:
+        return None
+    setpriv = None
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv") or ("/usr/bin/setpriv" if os.path.exists("/usr/bin/setpriv") else None)
+        if setpriv is None:
+            return None
+    bw = Bubblewrap(path, setpriv)
+    uid = 65534
+    with tempfile.TemporaryDirectory(prefix="ex4-bwrap-probe-") as tmp:
+        root = Path(tmp)
+        for sub in ("module", "lib"):
+            (root / sub).mkdir()
+            (root / sub).chmod(0o755)
+        _write_etc(root / "etc", uid)
+        code = "import os, sys; sys.exit(0 if os.getuid() != 0 and os.path.isdir('/sandbox/lib') else 3)"
+        argv = [*bwrap_argv(bw, uid, root / "module", root / "lib", root / "etc", "cpu"), sys.executable, "-I", "-c", code]
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env={"PATH": "/usr/bin:/bin"}, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    return bw if done.returncode == 0 else None
+
+
+# ---------------------------------------------------------------------- slots, uids, cgroups
+
+
+class Slot:
+    """One of SLOTS concurrent sandboxes on this machine, held through a lock file."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / f"ex4-grader-slots-{os.geteuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for index in range(SLOTS):
+            fd = os.open(folder / str(index), os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.index, self._fd = index, fd
+            return
+        raise WorkerError(f"All {SLOTS} sandbox slots of this machine are in use.", "crash")
+
+    @property
+    def uid(self) -> int:
+        return SLOT_UID_BASE + self.index
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids of the host's processes whose real uid is `uid`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(entry))
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+def peak_rss(pid: int) -> int:
+    """A process's peak resident memory (VmHWM) in bytes; 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+@dataclass
+class Cgroup:
+    """A memory and process budget for one worker: a cgroup v2, or v1's memory and pids hierarchies."""
+
+    dirs: dict[str, Path]
+    """Controller ("memory", "pids", or "v2") to the worker's cgroup folder."""
+    v2: bool
+    peak_bytes: int = 0
+
+    @classmethod
+    def create(cls, name: str, memory_bytes: int, processes: int) -> Cgroup | None:
+        """A fresh cgroup with the limits set, or None where no writable memory and pids cgroup exists."""
+        own = _own_cgroups()
+        made: dict[str, Path] = {}
+        try:
+            if "" in own and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+                parent = Path("/sys/fs/cgroup") / own[""].lstrip("/")
+                control = (parent / "cgroup.subtree_control").read_text().split()
+                if not {"memory", "pids"} <= set(control):
+                    (parent / "cgroup.subtree_control").write_text("+memory +pids")
+                made["v2"] = parent / name
+                made["v2"].mkdir(exist_ok=True)
+                (made["v2"] / "memory.max").write_text(str(memory_bytes))
+                _try_write(made["v2"] / "memory.swap.max", "0")
+                (made["v2"] / "pids.max").write_text(str(processes))
+                return cls(made, True)
+            for controller in ("memory", "pids"):
+                mount = Path("/sys/fs/cgroup") / controller
+                parent = mount / own.get(controller, "/").lstrip("/")
+                if not parent.is_dir():
+                    parent = mount
+                made[controller] = parent / name
+                made[controller].mkdir(exist_ok=True)
+            (made["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            _try_write(made["memory"] / "memory.memsw.limit_in_bytes", str(memory_bytes))
+            (made["pids"] / "pids.max").write_text(str(processes))
+            return cls(made, False)
+        except OSError:
+            for folder in made.values():
+                _try_rmdir(folder)
+            return None
+
+    def procs_files(self) -> tuple[str, ...]:
+        return tuple(str(d / "cgroup.procs") for d in self.dirs.values())
+
+    def peak(self) -> int:
+        """Peak memory use of the cgroup so far, in bytes (0 when the kernel does not say)."""
+        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
+        folder = self.dirs["v2" if self.v2 else "memory"]
+        try:
+            self.peak_bytes = max(self.peak_bytes, int((folder / name).read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+        return self.peak_bytes
+
+    def kill_and_remove(self) -> None:
+        """SIGKILL every process in the cgroup, then remove it."""
+        self.peak()
+        if self.v2:
+            _try_write(self.dirs["v2"] / "cgroup.kill", "1")
+        for _ in range(50):
+            pids = set()
+            for folder in self.dirs.values():
+                try:
+                    pids |= {int(p) for p in (folder / "cgroup.procs").read_text().split()}
+                except (OSError, ValueError):
+                    pass
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
+        for folder in self.dirs.values():
+            for _ in range(50):
+                if _try_rmdir(folder):
+                    break
+                time.sleep(0.02)
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup per controller ("" for v2's unified hierarchy)."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            out[controller] = path
+    return out
+
+
+def _try_write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text)
+        return True
+    except OSError:
+        return False
+
+
+def _try_rmdir(path: Path) -> bool:
+    try:
+        path.rmdir()
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def _size(n: int) -> str:
+    return f"{n / GiB:g} GiB" if n >= GiB else f"{n / MiB:g} MiB"
+
+
+def _readable(folder: Path) -> None:
+    """Let the sandbox's user read a folder the grader made (whatever the grader's umask)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+
+
 class Worker:
     """One student worker process, restarted on demand after a crash or a hang."""
 
     isolation = FALLBACK_ISOLATION
-    """How the worker is isolated, in words, for every report and results.json."""
+    """How the worker is isolated, in words, for every report and results.json (set per instance)."""
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
@@ -133,15 +502,33 @@ class Worker:
         self.import_info: dict[str, Any] | None = None
         self.import_error: dict[str, Any] | None = None
         self.busy_s = 0.0
+        self.peak_memory_bytes = 0
+        """The largest peak memory of any of this worker's runs (cgroup peak, else the largest VmHWM)."""
         self._request_w = -1
         self._reply_r = -1
+        self.bwrap = bubblewrap() if spec.sandbox else None
+        self._slot: Slot | None = None
+        self._cgroup: Cgroup | None = None
+        if self.bwrap is not None:
+            self.isolation = self._describe(None)
+
+    def _describe(self, cgroup: Cgroup | None) -> str:
+        """What the sandbox applies, in one sentence."""
+        limits = self.spec.limits
+        assert self.bwrap is not None
+        user = (f"user {self._slot.uid if self._slot else f'{SLOT_UID_BASE}+slot'} with no capabilities"
+                if self.bwrap.setpriv else f"the grader's own user {os.geteuid()} in a user namespace")
+        memory = (f"cgroup memory {_size(limits.memory_bytes)} and {limits.max_processes} processes"
+                  if cgroup is not None else f"{limits.max_processes} processes per user")
+        if self.spec.device == "cpu":
+            memory += f", address space {_size(limits.memory_bytes)}"
+        return (f"bubblewrap sandbox ({user}, no network, read-only interpreter and submission, "
+                f"private /tmp of {_size(TMP_BYTES)}, {memory}, files up to {_size(limits.file_bytes)})")
 
     # ------------------------------------------------------------------ lifecycle
 
     def _launch(self) -> None:
         spec = self.spec
-        home = spec.workdir / f"run{self.starts}"
-        (home / "tmp").mkdir(parents=True, exist_ok=True)
         lib = spec.workdir / "lib"
         if not lib.exists():
             shutil.copytree(WORKER_PACKAGE, lib / "ex4worker", ignore=shutil.ignore_patterns("__pycache__"))
@@ -152,13 +539,36 @@ class Worker:
             "from ex4worker.main import serve\n"
             "serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))\n"
         )
-        argv = [sys.executable, "-I", "-c", bootstrap, str(lib), str(spec.module_dir), str(spec.threads),
-                str(request_r), str(reply_w)]
         limits, device = spec.limits, spec.device
+        procs: tuple[str, ...] = ()
+        if self.bwrap is not None:
+            self._slot = Slot()
+            uid = self._slot.uid if self.bwrap.setpriv else os.geteuid()
+            self._kill_uid()  # a slot's uid runs nothing but its sandbox; leftovers of a crashed grader go
+            self._cgroup = Cgroup.create(f"ex4-grader-slot{self._slot.index}", limits.memory_bytes, limits.max_processes)
+            procs = self._cgroup.procs_files() if self._cgroup else ()
+            self.isolation = self._describe(self._cgroup)
+            _readable(lib)
+            _readable(spec.module_dir)
+            _write_etc(spec.workdir / "etc", uid)
+            spec.workdir.chmod(0o755)
+            home = Path("/tmp")
+            cwd = spec.workdir
+            argv = [*bwrap_argv(self.bwrap, uid, spec.module_dir, lib, spec.workdir / "etc", device),
+                    sys.executable, "-I", "-c", bootstrap, f"{SANDBOX_DIR}/lib", f"{SANDBOX_DIR}/submission",
+                    str(spec.threads), str(request_r), str(reply_w)]
+            env = scrubbed_env(home, spec.threads, device, tmp=home)
+        else:
+            home = spec.workdir / f"run{self.starts}"
+            (home / "tmp").mkdir(parents=True, exist_ok=True)
+            cwd = home
+            argv = [sys.executable, "-I", "-c", bootstrap, str(lib), str(spec.module_dir), str(spec.threads),
+                    str(request_r), str(reply_w)]
+            env = scrubbed_env(home, spec.threads, device)
         self.proc = subprocess.Popen(
-            argv, cwd=home, env=scrubbed_env(home, spec.threads, device),
+            argv, cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(request_r, reply_w), preexec_fn=lambda: _limit_resources(limits, device),
+            pass_fds=(request_r, reply_w), preexec_fn=lambda: _limit_resources(limits, device, procs),
         )
         os.close(request_r)
         os.close(reply_w)
@@ -168,8 +578,9 @@ class Worker:
         threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
 
     def _pump(self, stream: Any) -> None:
-        for chunk in iter(lambda: stream.read1(65536), b""):
-            self.log.feed(chunk)
+        with stream:
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                self.log.feed(chunk)
 
     def ensure_started(self) -> None:
         """Start a worker and import the student's module, unless one is running."""
@@ -185,12 +596,14 @@ class Worker:
             self.import_error = reply.get("error") or {}
 
     def kill(self) -> None:
-        """End the worker and every process in its session."""
+        """End the worker and every process it started, and give back its slot and cgroup."""
         proc = self.proc
         if proc is None:
             return
         self.proc = None
+        self._record_peak(proc.pid)
         try:
+            # The sandbox's init dies with bwrap (--die-with-parent), and with it the whole PID namespace.
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
@@ -198,12 +611,45 @@ class Worker:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self._cgroup is not None:
+            self._cgroup.kill_and_remove()
+            self.peak_memory_bytes = max(self.peak_memory_bytes, self._cgroup.peak_bytes)
+            self._cgroup = None
+        if self._slot is not None:
+            self._kill_uid()
+            self._slot.release()
+            self._slot = None
         for fd in (self._request_w, self._reply_r):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self._request_w = self._reply_r = -1
+
+    def _record_peak(self, pid: int) -> None:
+        """Note the peak memory of the worker's processes before they go."""
+        pids = [pid]
+        if self._slot is not None and self.bwrap is not None and self.bwrap.setpriv:
+            pids += processes_of(self._slot.uid)
+        peak = max(peak_rss(p) for p in pids)
+        if self._cgroup is not None:
+            peak = max(peak, self._cgroup.peak())
+        self.peak_memory_bytes = max(self.peak_memory_bytes, peak)
+
+    def _kill_uid(self) -> None:
+        """SIGKILL every process of the slot's uid until none is left."""
+        if self._slot is None or self.bwrap is None or not self.bwrap.setpriv:
+            return
+        for _ in range(100):
+            pids = processes_of(self._slot.uid)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
 
     close = kill
 
@@ -266,6 +712,8 @@ class Worker:
         self.kill()
         if code is None:
             return "it stopped answering"
+        if code > 128 and self.bwrap is not None and code - 128 in signal.Signals._value2member_map_:
+            code = 128 - code  # bubblewrap passes a signal death on as 128 + the signal's number
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
             hint = {"SIGKILL": ", most likely for using too much memory or time",

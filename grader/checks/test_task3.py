@@ -19,8 +19,8 @@ from grader.worker.probes import build_model
 # between them with at least 0.09 to spare on each side.
 TRAIN_IMAGES = 5000
 TEST_IMAGES = 1000
-EPOCHS = 4
-BATCH = 32
+EPOCHS = 6
+BATCH = 128
 LR = 1e-3
 THRESHOLD = 0.30
 
@@ -105,7 +105,7 @@ def test_transform_augment(ctx):
     if any(o.shape != (3, 32, 32) for o in outs):
         raise CheckFailed(f"{what} should give 3x32x32 tensors, got {[list(o.shape) for o in outs][:3]}.")
     if all(np.array_equal(outs[0], o) for o in outs[1:]):
-        raise CheckFailed(f"{what} gave the same tensor for 12 different random seeds: nothing is random.")
+        raise CheckFailed(f"{what} should be random, but gave the same tensor for 12 different random seeds.")
 
 
 # ---------------------------------------------------------------- loaders (3.1, 3.4)
@@ -406,8 +406,8 @@ def test_train_counts_images(ctx):
     frozen = frozen_run(ctx)
     v, got = frozen["variants"], frozen["got"]
     if abs(got - v["eval-batches"]) < 1e-6 or abs(got - v["train-batches"]) < 1e-6:
-        raise CheckFailed(f"train()'s test accuracy on {1017} test images in batches of 16 is the mean of per-batch "
-                          f"accuracies ({got:.6f}); expected correct images / images ({v['eval-images']:.6f}).")
+        raise CheckFailed(f"train()'s test accuracy on {len(ctx.test.labels)} test images in batches of 16: expected "
+                          f"correct images / images ({v['eval-images']:.6f}), got the mean of per-batch accuracies ({got:.6f}).")
 
 
 def test_train_tests_in_eval_mode(ctx):
@@ -416,8 +416,8 @@ def test_train_tests_in_eval_mode(ctx):
     if abs(got - v["eval-images"]) < 1e-6 or abs(got - v["eval-batches"]) < 1e-6:
         return
     if abs(got - v["train-images"]) < 1e-6 or abs(got - v["train-batches"]) < 1e-6:
-        raise CheckFailed(f"train() measures test accuracy in training mode: with batch norm that gives {got:.6f}; "
-                          f"in eval mode (model.eval()) it is {v['eval-images']:.6f}.")
+        raise CheckFailed(f"train() should measure test accuracy in eval mode (model.eval()): expected "
+                          f"{v['eval-images']:.6f}, got {got:.6f}, which is what training mode gives with batch norm.")
     raise CheckFailed(f"train()'s test accuracy of a network that does not change (lr 0) should be "
                       f"{v['eval-images']:.6f} (eval mode, over the test loader's images), got {got:.6f}.")
 
@@ -444,7 +444,7 @@ def test_train_zeroes_gradients(ctx):
     what = "train() for one epoch of 6 batches"
     got = run_train(ctx, ARCH, state, train, test, 1, 16, LR, ctx.seed + 2, what)
     if not got["orders"]:
-        raise CheckFailed(f"{what} never iterated over the training loader.")
+        raise CheckFailed(f"{what} should iterate over the training loader, but never did.")
     order = np.asarray(got["orders"][0])
     weights = state_dict(got["state"])
 
@@ -454,10 +454,10 @@ def test_train_zeroes_gradients(ctx):
     if matches(replay(state, train, order, 16, zero=True)):
         return
     if matches(replay(state, train, order, 16, zero=False)):
-        raise CheckFailed(f"{what}: the weights after training show gradients accumulating across batches; "
-                          "call optimizer.zero_grad() before each backward pass.")
-    raise CheckFailed(f"{what}: the weights after training differ from one Adam step per batch "
-                      "(zero_grad, forward, cross-entropy loss, backward, step).")
+        raise CheckFailed(f"{what}: gradients should be zeroed before each backward pass (optimizer.zero_grad()), "
+                          "but the weights after training show them accumulating across batches.")
+    raise CheckFailed(f"{what}: expected the weights of one Adam step per batch (zero_grad, forward, "
+                      "cross-entropy loss, backward, step); the weights after training differ.")
 
 
 def test_train_reaches_accuracy(ctx):
@@ -475,8 +475,8 @@ def test_train_reaches_accuracy(ctx):
         raise CheckFailed(f"{what}: expected the trained network to reach at least {THRESHOLD:.2f} test accuracy "
                           f"(the reference's loop reaches about 0.42), got {acc:.3f}.")
     if abs(got["test"][-1] - acc) > 0.02:
-        raise CheckFailed(f"{what}: it reported {got['test'][-1]:.3f} test accuracy for the last epoch, but the "
-                          f"network it returned scores {acc:.3f} on the same test images.")
+        raise CheckFailed(f"{what}: the reported test accuracy of the last epoch should be the trained network's, "
+                          f"{acc:.3f} on the same test images; it reported {got['test'][-1]:.3f}.")
 
 
 # ---------------------------------------------------------------- plots (3.3, 3.4)

@@ -73,15 +73,16 @@ def test_activations_clean_up(ctx, ref):
     acts = outcome(result, what)
     problems = []
     if result["hooks_left"]:
-        problems.append(f"hooks are still registered afterwards on {sorted(result['hooks_left'])} (call handle.remove())")
+        problems.append(f"it should remove its hooks (handle.remove()), but hooks are still registered on "
+                        f"{sorted(result['hooks_left'])}")
     attached = [k for k, v in acts.items() if v.get("requires_grad")]
     if attached:
-        problems.append(f"the activations of {attached} are not detached")
+        problems.append(f"the activations should be detached, but {attached} still require gradients")
     model = seeded_resnet(ctx.seed)
     with torch.no_grad():
         expected = model(photo(ctx, ref, "chelsea")).numpy()
     if not np.allclose(result["output_after"], expected, atol=1e-4, rtol=1e-3):
-        problems.append("the model's output changed after the call")
+        problems.append("the model's output should be unchanged after the call, but it changed")
     if problems:
         raise CheckFailed(f"{what}: " + "; ".join(problems) + ".")
 
@@ -123,7 +124,7 @@ def test_saliency_matches_reference(ctx, ref):
         expect_close(maps[i], expected[i], f"{what} for label {label} ({LABELS[label]}): |d score / d X|, maximum over "
                      "colour channels, scaled per image", atol=2e-3, rtol=1e-2)
     if np.allclose(maps[0], maps[1], atol=1e-6):
-        raise CheckFailed(f"{what} gives the same map for labels 243 and 285: it should follow the score of the given class.")
+        raise CheckFailed(f"{what} should follow the score of the given class, but gives the same map for labels 243 and 285.")
 
 
 def test_saliency_keeps_weights(ctx, ref):
@@ -140,5 +141,6 @@ def test_saliency_keeps_weights(ctx, ref):
         if got is None or not np.allclose(got, want, rtol=1e-6, atol=1e-6):
             changed.append(name)
     if changed:
-        raise CheckFailed(f"{what} changed the model's weights ({', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}); "
-                          "a saliency map only reads gradients with respect to the input.")
+        raise CheckFailed(f"{what} should leave the model's weights as they were, but changed "
+                          f"{', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}; a saliency map only reads "
+                          "gradients with respect to the input.")

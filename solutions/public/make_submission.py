@@ -69,15 +69,14 @@ JUNK = ("__MACOSX/", ".ipynb_checkpoints/", "__pycache__/")
 # Runs in a fresh Python: imports the module from the folder given as argv[1] and
 # prints, as JSON, the contract names it lacks (or the error it raised).
 _IMPORT_PROBE = r"""
-import importlib, json, os, sys, traceback
+import importlib, json, os, sys
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, sys.argv[1])
 names = json.loads(sys.argv[2])
 try:
     module = importlib.import_module(sys.argv[3])
 except BaseException as exc:
-    lines = traceback.format_exception_only(type(exc), exc)
-    print(json.dumps({"error": "".join(lines).strip()}))
+    print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
     sys.exit(0)
 print(json.dumps({"missing": [n for n in names if not hasattr(module, n)]}))
 """

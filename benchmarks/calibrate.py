@@ -1,0 +1,75 @@
+"""Calibrate the training checks' accuracy threshold: the reference over many seeds against untrained networks.
+
+Runs the very code the checks run (the worker's probes, in this process, on the reference):
+the grader's loop training the reference Net, and the reference's train() on the grader's
+network, each on the seeded sample a grading run would draw. Prints each seed's accuracies and
+the margins on both sides of the threshold. Run by hand: `python benchmarks/calibrate.py [--seeds 10]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from grader.checks import test_task3 as t3
+from grader.config import DEFAULT
+from grader.data import data_root, load_split, sample
+from grader.grading import TEST_SAMPLE, TRAIN_SAMPLE
+from grader.reference import load_reference
+from grader.worker import probes
+from grader.worker.probes import build_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=DEFAULT.threads)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ref = load_reference(DEFAULT.reference_path)
+    root = data_root(None)
+    full_train, full_test = load_split(root, True), load_split(root, False)
+    print(f"threshold {t3.THRESHOLD}, {t3.EPOCHS} epochs x {t3.TRAIN_IMAGES} images, batch {t3.BATCH}, lr {t3.LR}; "
+          f"data {root}")
+    print("seed  grader-loop  student-train  untrained  lr0-trained  img/s(grader)  img/s(train())")
+    rows = []
+    for seed in range(args.seeds):
+        rng = np.random.default_rng(seed)
+        train = t3.part(sample(full_train, TRAIN_SAMPLE, rng), 0, t3.TRAIN_IMAGES)
+        test = t3.part(sample(full_test, TEST_SAMPLE, rng), 0, t3.TEST_IMAGES)
+        x, y = t3.images(train), torch.from_numpy(train.labels)
+        got = probes.grader_trains_net(ref, x, y, t3.EPOCHS, t3.BATCH, t3.LR, seed, "cpu")["value"]
+        net = ref.Net(normalization=False)
+        net.load_state_dict(t3.state_dict(got["state"]))
+        acc_loop = t3.accuracy(net, test)
+        state = t3.seeded_state(t3.ARCH, seed + 3)
+        run = probes.student_train(ref, t3.ARCH, state, x, y, t3.images(test), torch.from_numpy(test.labels),
+                                   t3.EPOCHS, t3.BATCH, t3.LR, seed + 3, False)
+        model = build_model(t3.ARCH)
+        model.load_state_dict(t3.state_dict(run["state"]))
+        acc_train = t3.accuracy(model, test)
+        untrained = build_model(t3.ARCH)
+        untrained.load_state_dict(state)
+        acc_untrained = t3.accuracy(untrained, test)
+        frozen = probes.student_train(ref, t3.ARCH, state, x, y, t3.images(test), torch.from_numpy(test.labels),
+                                      1, t3.BATCH, 0.0, seed, False)
+        model.load_state_dict(t3.state_dict(frozen["state"]))
+        acc_frozen = t3.accuracy(model, test)
+        rows.append((acc_loop, acc_train, acc_untrained, acc_frozen))
+        print(f"{seed:4d}  {acc_loop:11.3f}  {acc_train:13.3f}  {acc_untrained:9.3f}  {acc_frozen:11.3f}  "
+              f"{got['images_per_s']:13.0f}  {run['images_per_s']:14.0f}", flush=True)
+    arr = np.array(rows)
+    trained_min = arr[:, :2].min()
+    broken_max = arr[:, 2:].max()
+    print(f"reference (both paths): min {trained_min:.3f}, mean {arr[:, :2].mean():.3f}, max {arr[:, :2].max():.3f}")
+    print(f"untrained / lr-0:       max {broken_max:.3f}")
+    print(f"margin above threshold: {trained_min - t3.THRESHOLD:+.3f}; margin below threshold: {t3.THRESHOLD - broken_max:+.3f}")
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    main()
+    print(f"calibration took {time.perf_counter() - started:.0f} s")
