@@ -90,6 +90,9 @@ def resolve_device(device: str) -> str:
         raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}.")
     if device == "cpu":
         return "cpu"
+    # Without NVIDIA's device nodes there is no CUDA: answer without importing torch (seconds).
+    if device == "auto" and not Path("/dev/nvidiactl").exists():
+        return "cpu"
     import torch
 
     available = torch.cuda.is_available()

@@ -8,6 +8,7 @@ import json
 import re
 import secrets
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -95,7 +96,14 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
 
     seed = settings.seed if settings.seed is not None else secrets.randbits(31)
     device = resolve_device(settings.device)
+    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device))
+    notes = list(intake.notes)
+    flags = list(intake.flags)
+    # Both processes import torch (seconds each): start the worker first and let the two overlap.
+    start_errors: list[WorkerError] = []
+    starter = threading.Thread(target=_start_worker, args=(worker, start_errors), daemon=True)
     t = time.perf_counter()
+    starter.start()
     import torch
 
     torch.set_num_threads(settings.threads)
@@ -106,21 +114,15 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     test = sample(load_split(root, False), TEST_SAMPLE, rng)
     timings["setup"] = time.perf_counter() - t
 
-    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device))
     student = Student(worker, settings.limits.call_timeout_s)
     for old in folder.glob("*.png") if folder.exists() else []:
         old.unlink()
     ctx = CheckContext(student, reference, seed, train, test, device, FigureRecorder(folder), rubric)
-    notes = list(intake.notes)
-    flags = list(intake.flags)
     manual: tuple[ManualItem, ...] = ()
     try:
-        t = time.perf_counter()
-        try:
-            worker.ensure_started()
-        except WorkerError as exc:
-            notes.append(exc.message)
+        starter.join()
         timings["worker_start"] = time.perf_counter() - t
+        notes.extend(exc.message for exc in start_errors)
         if worker.import_error is not None:
             err = worker.import_error
             flags.append("import-error")
@@ -158,6 +160,13 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
         task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
+
+
+def _start_worker(worker: Any, errors: list[WorkerError]) -> None:
+    try:
+        worker.ensure_started()
+    except WorkerError as exc:
+        errors.append(exc)
 
 
 def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:
