@@ -117,7 +117,9 @@ class Entry:
     result: GradingResult
     """With overrides and the batch's flags merged in."""
     status: str
-    """`graded`, `cached`, `crashed`, `timeout` or `no-zip`."""
+    """How its grading ended: `graded`, `crashed`, `timeout`, or `no-zip` (nothing to grade)."""
+    cached: bool = False
+    """Taken from the cache rather than graded in this run."""
 
 
 @dataclass(frozen=True)
@@ -259,15 +261,14 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
     batch_seed = _batch_seed(out / CACHE / "batch.json")
     items = plan(found, settings, batch_seed)
     cache = out / CACHE
-    todo = [i for i in items if i.key and (force or _cached_stem(cache, i.key) is None)]
+    todo = [i for i in items if i.key and (force or _cached(cache, i.key) is None)]
     by_key = {i.key: i for i in todo}  # identical zips under one name are graded once
     jobs = list(by_key.values())
-    statuses: dict[str, str] = {}
-    results: dict[str, GradingResult] = {}
+    results: dict[str, tuple[GradingResult, str, bool]] = {}
 
-    def publish(item: Item, status: str) -> None:
-        results[item.slot] = _publish(item, cache, out, manual, rubric)
-        statuses[item.slot] = status
+    def publish(item: Item, cached: bool) -> None:
+        result, status = _publish(item, cache, out, manual, rubric)
+        results[item.slot] = (result, status, cached)
 
     if progress:
         progress(Progress(0, len(jobs), len(items) - len(todo)))
@@ -283,7 +284,7 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
             done += 1
             for item in items:
                 if item.key == job.key:
-                    publish(item, outcome)
+                    publish(item, False)
             if progress:
                 progress(Progress(done, len(jobs), len(items) - len(todo), job.slot, outcome))
     except BaseException:
@@ -297,14 +298,13 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         if item.slot in results:
             continue
         if not item.key:
-            results[item.slot] = _no_zip_result(item, rubric, out)
-            statuses[item.slot] = "no-zip"
+            results[item.slot] = (_no_zip_result(item, rubric, out), "no-zip", False)
         else:
-            publish(item, "cached")
-    entries = tuple(Entry(i, results[i.slot], statuses[i.slot]) for i in items)
+            publish(item, True)
+    entries = tuple(Entry(i, *results[i.slot]) for i in items)
     outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric)
-    return BatchSummary(out, entries, sum(1 for e in entries if e.status in ("graded", "crashed", "timeout")),
-                        sum(1 for e in entries if e.status == "cached"), outputs, tuple(warnings))
+    return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
+                        sum(1 for e in entries if e.cached), outputs, tuple(warnings))
 
 
 def _batch_seed(path: Path) -> int:
@@ -550,29 +550,29 @@ def _result_stem(work: Path) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def _cached_stem(cache: Path, key: str) -> str | None:
-    """The stem of a finished, readable cached result, or None when it must be graded."""
+def _cached(cache: Path, key: str) -> tuple[GradingResult, str, Path] | None:
+    """A finished, readable cached result, its status and folder; None when it must be graded."""
     from grader.report import result_from_json
 
     try:
         meta = json.loads((cache / f"{key}.json").read_text(encoding="utf-8"))
-        stem = meta["stem"]
-        result_from_json(json.loads((cache / key / stem / "results.json").read_text(encoding="utf-8")))
+        folder = cache / key / str(meta["stem"])
+        result = result_from_json(json.loads((folder / "results.json").read_text(encoding="utf-8")))
+        return result, str(meta["status"]), folder
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(stem)
 
 
-def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any) -> GradingResult:
+def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any) -> tuple[GradingResult, str]:
     """Copy a cached result into OUT/<slot>/ with the overrides and the batch's flags merged in."""
     from grader.overrides import apply_overrides, matching
-    from grader.report import result_from_json, write_outputs
+    from grader.report import write_outputs
 
-    stem = _cached_stem(cache, item.key)
-    if stem is None:
+    cached = _cached(cache, item.key)
+    if cached is None:
         raise GraderError(f"The cached result of {item.found.source} is missing from {cache}; rerun the batch.")
-    source = cache / item.key / stem
-    raw = result_from_json(json.loads((source / "results.json").read_text(encoding="utf-8")))
+    raw, status, source = cached
+    stem = source.name
     result = apply_overrides(raw, matching(manual, _names(item, raw)))
     result = replace(result, stem=item.slot, flags=tuple(dict.fromkeys((*result.flags, *item.flags))),
                      notes=(*result.notes, *item.notes))
@@ -588,7 +588,7 @@ def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any)
     if log.is_file():
         (out / ".logs").mkdir(exist_ok=True)
         shutil.copyfile(log, out / ".logs" / f"{item.slot}.log")
-    return result
+    return result, status
 
 
 def _names(item: Item, result: GradingResult) -> set[str]:
@@ -644,15 +644,16 @@ def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: li
                            batch_report.render_question(question, rows).encode("utf-8"))
     write_bytes_atomic(out / "index.html", batch_report.render_index(rows, rubric).encode("utf-8"))
     outputs["index"] = out / "index.html"
-    if ov.ensure_file(overrides_path):
-        warnings.append(f"created {overrides_path} for manual points (see grader/overrides.py for its format)")
-    outputs["overrides"] = overrides_path
+    created = ov.ensure_file(overrides_path)
+    outputs["overrides (new, header only)" if created else "overrides"] = overrides_path
     known = set().union(*(_names(e.item, e.result) for e in entries))
     for o in manual:
         if o.student not in known:
             warnings.append(f"{overrides_path}, line {o.line}: no submission is called {o.student!r}")
 
-    moodle_entries = [e for e in entries if e.item.counts and e.item.found.participant_id]
+    # A report that only says "the grader failed" is not sent to the student.
+    moodle_entries = [e for e in entries if e.item.counts and e.item.found.participant_id
+                      and not {"grader-error", "timeout"} & set(e.result.flags)]
     if moodle_entries:
         names = sheet.participants() if sheet is not None else {}
         zip_entries = [(names.get(e.item.found.participant_id, {}).get("full_name") or e.item.found.moodle_name or "",

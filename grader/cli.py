@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from grader.batch import DEFAULT_TIMEOUT_S
 from grader.config import DEFAULT, Settings
 from grader.errors import GraderError
 
@@ -114,7 +115,7 @@ def data() -> None:
 @with_common
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once (default: the machine's cores / 2).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds one submission's grading may take before it is stopped.")
 @click.option("--force", is_flag=True, help="Regrade everything, ignoring cached results.")
 @click.option("--worksheet", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
@@ -123,7 +124,12 @@ def data() -> None:
               help="Manual points file (default: OUT/overrides.csv, created when missing).")
 def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | None, workers: int | None,
           timeout_s: float, force: bool, worksheet: Path | None, overrides: Path | None) -> None:
-    """Grade a folder of zips or Moodle's "Download all submissions" (zip or folder); resumable."""
+    """Grade a folder of zips or Moodle's "Download all submissions" (zip or folder); resumable.
+
+    Each submission is graded in its own process; results are cached in OUT/.cache, so running
+    the same command again (after Ctrl-C, a crash, new overrides) grades only what is missing.
+    Without --seed each submission's seed is derived from a batch seed and its zip's hash.
+    """
     from tqdm import tqdm
 
     from grader.batch import Progress, run_batch

@@ -14,6 +14,7 @@ killed with everything it started, and the next request starts a new one.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import functools
 import importlib.util
@@ -37,6 +38,7 @@ from grader.errors import WorkerError
 from grader.worker import protocol
 
 WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
+PR_SET_PDEATHSIG = 1
 
 SLOT_UID_BASE = 60100
 """The sandbox of slot i runs as uid and gid SLOT_UID_BASE + i (when the grader is root)."""
@@ -107,6 +109,10 @@ class _DeadlineReader:
 def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] = ()) -> None:
     """Runs in the child before exec: its own session, its cgroup and its resource limits."""
     os.setsid()
+    if sys.platform.startswith("linux"):
+        # Killed with the grading process even when that is SIGKILLed (a batch job past its time):
+        # bwrap's own --die-with-parent then takes the whole sandbox with it.
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     for procs in cgroup_procs:
         with open(procs, "w") as fh:
             fh.write(str(os.getpid()))
@@ -124,6 +130,12 @@ def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] 
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
     except (ValueError, OSError):
         pass
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """The C library, loaded before any fork (dlopen is not for a child between fork and exec)."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def scrubbed_env(home: Path, threads: int, device: str, tmp: Path | None = None) -> dict[str, str]:
@@ -226,6 +238,7 @@ def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_di
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
+    argv += ["--perms", "0755", "--dir", "/etc"]
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts"):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     argv += ["--ro-bind", str(etc_dir / "passwd"), "/etc/passwd", "--ro-bind", str(etc_dir / "group"), "/etc/group"]
@@ -242,12 +255,13 @@ def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_di
     for secret in secret_paths(roots):
         argv += ["--perms", "0000", "--size", str(4096), "--tmpfs", secret]
     argv += ["--proc", "/proc", "--dev", "/dev"]
+    for parent in ("/sys", "/sys/devices", "/sys/devices/system"):
+        argv += ["--perms", "0755", "--dir", parent]
     argv += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
     if device == "cuda":
         for node in sorted(Path("/dev").glob("nvidia*")):
             argv += ["--dev-bind-try", str(node), str(node)]
-        argv += ["--ro-bind-try", "/sys/bus/pci", "/sys/bus/pci", "--ro-bind-try", "/sys/devices", "/sys/devices",
-                 "--ro-bind-try", "/sys/module/nvidia", "/sys/module/nvidia"]
+        argv += ["--ro-bind-try", "/sys/bus/pci", "/sys/bus/pci", "--ro-bind-try", "/sys/module/nvidia", "/sys/module/nvidia"]
     argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
              "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
              "--perms", "0755", "--dir", SANDBOX_DIR,
@@ -540,6 +554,8 @@ class Worker:
             "serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))\n"
         )
         limits, device = spec.limits, spec.device
+        if sys.platform.startswith("linux"):
+            _libc()
         procs: tuple[str, ...] = ()
         if self.bwrap is not None:
             self._slot = Slot()
@@ -586,9 +602,17 @@ class Worker:
         """Start a worker and import the student's module, unless one is running."""
         if self.proc is not None and self.proc.poll() is None:
             return
+        if self.import_error is not None and self.proc is None:
+            return  # a module whose import killed or hung its worker would do it again
         self.kill()
         self._launch()
-        reply = self._exchange({"op": "import"}, self.spec.limits.import_timeout_s, "importing your module")
+        try:
+            reply = self._exchange({"op": "import"}, self.spec.limits.import_timeout_s, "importing your module")
+        except WorkerError as exc:
+            self.kill()
+            self.import_error = {"type": {"timeout": "TimeoutError", "crash": "WorkerEnded"}.get(exc.kind, "WorkerError"),
+                                 "message": exc.message, "traceback": ""}
+            return
         if reply.get("ok"):
             self.import_info = reply["value"]
             self.import_error = None

@@ -302,26 +302,70 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
+CONTRACT_NAMES = (
+    "X", "W1", "W2", "W3", "B1", "B2", "B3", "conv_relu", "HAND_COMPUTED", "conv_output_size",
+    "receptive_field", "RF_ANSWERS", "make_transform", "make_loaders", "Net", "train", "plot_accuracy",
+    "show_augmentations", "resnet_layers", "get_activations", "saliency_maps", "ANSWERS",
+)
+# Defines every contract name and imports in an instant: the cases below are about the zip.
+LIGHT_CODE = " = ".join(CONTRACT_NAMES) + " = None\n"
+
+
 @pytest.fixture(scope="module")
 def good_members(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("good")
-    return {
-        "exercise4.py": (SOLUTIONS / "exercise4.py").read_bytes(),
-        "exercise4.pdf": make_pdf(folder / "exercise4.pdf").read_bytes(),
-    }
+    return {"exercise4.py": LIGHT_CODE.encode(), "exercise4.pdf": make_pdf(folder / "exercise4.pdf").read_bytes()}
 
 
-@pytest.mark.parametrize("surname", ["Mustermann", "Meyer-Lüdenscheidt", "O'Brien"])
-def test_make_submission_builds_a_good_zip(tmp_path, good_members, surname):
-    for name, data in good_members.items():
-        (tmp_path / name).write_bytes(data)
-    done = run_submission_script(surname, "123456", "--out", "out", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def submission_script() -> ModuleType:
+    return load_module(SOLUTIONS / "public" / "make_submission.py", "make_submission_under_test")
+
+
+def test_make_submission_knows_the_contract(submission_script):
+    assert tuple(submission_script.CONTRACT_NAMES) == CONTRACT_NAMES
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Mustermann-123456.zip", "Meyer-Lüdenscheidt-112233.zip", "O'Brien-1234567.zip", "D’Angelo-12345678.zip",
+     "Müller-123456.ZIP", "Nguyễn-123456.zip", "Łukasiewicz-654321.zip", "王-123456.zip"],
+)
+def test_submission_names_that_follow_the_convention(submission_script, name):
+    import unicodedata
+
+    assert submission_script.name_problems(name) == []
+    # macOS hands out decomposed names ("u" plus a combining diaeresis).
+    assert submission_script.name_problems(unicodedata.normalize("NFD", name)) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Mustermann_123456.zip", "Mustermann-12345.zip", "Mustermann-123456789.zip", "Muster mann-123456.zip",
+     "Mustermann-123456.pdf", "Mustermann-123456.zip.zip", "O''Brien-123456.zip", "'Brien-123456.zip",
+     "Mustermann2-123456.zip", "-123456.zip", "Meyer--Lüdenscheidt-123456.zip", "123456-Mustermann.zip",
+     "Mustermann-１２３４５６.zip"],
+)
+def test_submission_names_that_break_the_convention(submission_script, name):
+    problems = submission_script.name_problems(name)
+    assert problems and "Surname-MatriculationNumber.zip" in problems[0]
+
+
+def test_make_submission_builds_a_good_zip(tmp_path):
+    (tmp_path / "exercise4.py").write_bytes((SOLUTIONS / "exercise4.py").read_bytes())
+    make_pdf(tmp_path / "exercise4.pdf")
+    done = run_submission_script("Meyer-Lüdenscheidt", "112233", "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    target = tmp_path / "out" / f"{surname}-123456.zip"
+    assert "looks good" in done.stdout
+    target = tmp_path / "out" / "Meyer-Lüdenscheidt-112233.zip"
     with zipfile.ZipFile(target) as archive:
         assert sorted(archive.namelist()) == ["exercise4.pdf", "exercise4.py"]
-    again = run_submission_script("--check", str(target), cwd=tmp_path)
-    assert again.returncode == 0 and "looks good" in again.stdout
+
+
+def test_make_submission_accepts_a_good_zip(tmp_path, good_members):
+    target = make_zip(tmp_path / "Mustermann-123456.zip", good_members)
+    done = run_submission_script("--check", str(target), cwd=tmp_path)
+    assert done.returncode == 0 and "looks good" in done.stdout, done.stdout
 
 
 def test_make_submission_refuses_to_build_without_inputs(tmp_path):
@@ -333,7 +377,7 @@ def test_make_submission_refuses_to_build_without_inputs(tmp_path):
     assert not list(tmp_path.glob("*.zip"))
 
 
-BAD_CODE = "import torch\nimport a_module_that_does_not_exist\n"
+BAD_CODE = "import a_module_that_does_not_exist\n"
 PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return x\n"
 
 

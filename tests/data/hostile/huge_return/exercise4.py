@@ -1,0 +1,4 @@
+
+
+def conv_relu(x, w, b, stride=1, padding=0):
+    return torch.ones(300_000_000)

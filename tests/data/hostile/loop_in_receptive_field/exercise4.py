@@ -1,0 +1,6 @@
+
+
+def receptive_field(layers):
+    n = 0
+    while True:
+        n += 1

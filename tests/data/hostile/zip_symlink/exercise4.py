@@ -1,0 +1,2 @@
+def conv_relu(x, w, b, stride=1, padding=0):
+    return None

@@ -1,0 +1,150 @@
+"""The adversarial corpus: hostile submissions graded end to end in the sandbox, each against its verdict.
+
+Each case is a folder under tests/data/hostile: `exercise4.py` (appended to the reference's Task 1
+and 2 when `base = "core"`), optional `zip/NAME.in` files (added as NAME) and `members`/`symlinks` for the zip, and
+`expect.toml` with the exact points (of the Task 1 and 2 checks, which are all that is run), the
+flags, the checks that must fail and the time budget. After each case the host is checked: no
+process of a sandbox uid or with the corpus's marker is left, no canary file exists outside,
+nothing connected to the host's loopback, and the report holds no unescaped script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import time
+import tomllib
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.config import DEFAULT, Limits, Settings
+from grader.grading import grade_submission
+from grader.sandbox import bubblewrap
+from tests.conftest import REFERENCE
+from tests.test_sandbox import leftovers, watch_namespaces  # noqa: F401 - a fixture
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+CASES = sorted(p.name for p in HOSTILE.iterdir() if (p / "expect.toml").exists())
+TASK12 = ("test_conv_relu_stride1", "test_hand_computed_stride1", "test_conv_relu_stride_padding",
+          "test_hand_computed_stride2", "test_conv_output_size", "test_receptive_field_stride1", "test_rf_answer_a",
+          "test_receptive_field_strided_dilated", "test_rf_answer_b")
+CANARIES = "/tmp/ex4-hostile-canary*"
+LOOPBACK_PORT = 47613
+"""The network case connects here (127.0.0.1 only); the test listens on the host's side."""
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bubblewrap() is None, reason="the corpus proves the bubblewrap sandbox; none here")]
+
+
+def core() -> str:
+    """The reference's Task 1 and 2 (torch, torchvision and matplotlib imported as in the reference)."""
+    source = REFERENCE.read_text(encoding="utf-8")
+    return source[: source.index("# Task 3:")]
+
+
+def corpus_settings(tmp_path: Path) -> Settings:
+    return replace(DEFAULT, out_dir=tmp_path / "reports", seed=11, only=TASK12, device="cpu",
+                   limits=Limits(call_timeout_s=5, total_timeout_s=60, import_timeout_s=30))
+
+
+def build_case(case: str, spec: dict[str, Any], dest: Path) -> Path:
+    """The case's submission zip: its code (after the core when asked), extra files, unsafe members."""
+    folder = HOSTILE / case
+    code = (folder / "exercise4.py").read_text(encoding="utf-8")
+    if spec["base"] == "core":
+        code = core() + "\n" + code
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(spec.get("code_name", "exercise4.py"), code)
+        for extra in sorted((folder / "zip").glob("*")) if (folder / "zip").is_dir() else []:
+            # Stored as NAME.in, so that our own pytest never takes tests/data's conftest.py for its own.
+            zf.writestr(extra.name.removesuffix(".in"), extra.read_bytes())
+        for name, text in spec.get("members", {}).items():
+            zf.writestr(zipfile.ZipInfo(name), text)
+        for name, target in spec.get("symlinks", {}).items():
+            link = zipfile.ZipInfo(name)
+            link.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(link, target)
+        if spec.get("bomb_bytes"):
+            zf.writestr("zeros.bin", bytes(spec["bomb_bytes"]))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A socket on the host's 127.0.0.1:LOOPBACK_PORT that records whether anything connected."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", LOOPBACK_PORT))
+    except OSError:
+        sock.close()
+        yield None
+        return
+    sock.listen(8)
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def connections(sock: socket.socket | None) -> int:
+    count = 0
+    while sock is not None:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            break
+        conn.close()
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_hostile_case(case: str, tmp_path: Path, listener, watch_namespaces) -> None:
+    spec = tomllib.loads((HOSTILE / case / "expect.toml").read_text(encoding="utf-8"))
+    assert not list(Path("/tmp").glob("ex4-hostile-canary*")), "a canary is left from an earlier run"
+    if spec.get("other_submission"):
+        # Another student's submission on the same host, graded next to this one.
+        other = tmp_path / "other" / "intake" / "module"
+        other.mkdir(parents=True)
+        (other / "exercise4.py").write_text(REFERENCE.read_text(encoding="utf-8"))
+    settings = corpus_settings(tmp_path)
+    zip_path = build_case(case, spec, tmp_path / "zips" / "Mustermann-123456.zip")
+    started = time.monotonic()
+    result = grade_submission(zip_path, settings)
+    seconds = time.monotonic() - started
+
+    points = sum(c.points for c in result.checks)
+    failing = {c.id: c.message[:200] for c in result.checks if c.status != "passed"}
+    assert result.graded == spec.get("graded", True), result.verdict
+    assert points == spec["score"], (result.verdict, failing, result.notes)
+    assert set(spec.get("failed", ())) <= set(failing), failing
+    assert set(spec.get("flags", ())) <= set(result.flags), result.flags
+    if "says" in spec:
+        text = " ".join([*failing.values(), *result.notes, result.verdict])
+        assert spec["says"] in text, text
+    assert seconds <= spec["seconds"], f"{case} took {seconds:.0f} s"
+    if result.graded:
+        assert result.sandbox.startswith("bubblewrap sandbox"), result.sandbox
+        assert "sandbox-fallback" not in result.flags
+
+    # Nothing of the sandbox is left on the host, and nothing it wrote or sent got out.
+    assert leftovers(watch_namespaces) == []
+    assert not list(Path("/tmp").glob("ex4-hostile-canary*"))
+    assert connections(listener) == 0
+    outputs = tmp_path / "reports" / "Mustermann-123456"
+    data = json.loads((outputs / "results.json").read_text(encoding="utf-8"))
+    assert data["score"] == points
+    assert "fake" not in json.dumps(data.get("extra_data", {}))
+    assert [p for p in tmp_path.rglob("results.json") if outputs not in p.parents] == []
+    html = (outputs / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in html and "<img src=x" not in html
+    if case == "html_script":
+        assert "&lt;script&gt;alert(&#39;exception&#39;)" in html or "&lt;script&gt;alert(&#x27;exception" in html, \
+            "the exception's text is shown, escaped"
+    print(f"{case}: {'graded' if result.graded else 'not graded'}, {points:g} points, {seconds:.1f} s")

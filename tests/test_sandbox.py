@@ -1,0 +1,331 @@
+"""The worker's sandbox: what bubblewrap applies, what the student's code can see and do, and the fallback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from grader import sandbox
+from grader.config import CHECKS_DIR, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH, Limits, MiB
+from grader.sandbox import FALLBACK_ISOLATION, SLOT_UID_BASE, SLOTS, Slot, Worker, WorkerSpec, bubblewrap
+
+MARKER = b"ex4-hostile-marker"
+needs_bwrap = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
+
+PROBE_MODULE = '''
+import os, socket, subprocess, sys
+
+
+def status():
+    fields = {}
+    for line in open("/proc/self/status"):
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return {k: fields.get(k, "") for k in ("Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+
+
+def look(paths, port):
+    seen = {}
+    for path in paths:
+        try:
+            seen[path] = sorted(os.listdir(path)) if os.path.isdir(path) else open(path, "rb").read(100).decode("latin-1")
+        except OSError as exc:
+            seen[path] = type(exc).__name__
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        net = "connected"
+    except OSError as exc:
+        net = type(exc).__name__
+    writable = {}
+    for folder in ("/tmp", "/dev/shm", "/sandbox/submission", "/sandbox/lib", "/usr", "/", sys.prefix):
+        try:
+            with open(os.path.join(folder, "probe.txt"), "w") as fh:
+                fh.write("x")
+            writable[folder] = True
+        except OSError:
+            writable[folder] = False
+    tmp = os.statvfs("/tmp")
+    try:
+        os.kill(os.getppid(), 9)
+        killed_parent = "killed"
+    except OSError as exc:
+        killed_parent = type(exc).__name__
+    return {"status": status(), "seen": seen, "net": net, "writable": writable, "tmp_bytes": tmp.f_blocks * tmp.f_frsize,
+            "env": dict(os.environ), "argv": sys.argv, "cwd": os.getcwd(), "pid": os.getpid(), "ppid": os.getppid(),
+            "killed_parent": killed_parent, "hostname": socket.gethostname(), "ps": sorted(os.listdir("/proc"))}
+
+
+def spawn_daemon():
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(100000)", "ex4-hostile-marker"])
+        os._exit(0)
+    os.wait()
+    return True
+'''
+
+
+def leftovers(namespaces: set[str]) -> list[str]:
+    """Live host processes in one of the given PID namespaces, or with the corpus's marker in their command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            ns = os.readlink(f"/proc/{entry}/ns/pid")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state in "ZX":
+            continue  # dead, waiting for its parent to read its exit status
+        if ns in namespaces or MARKER in cmdline:
+            shown = cmdline.replace(b"\0", b" ")[:120]
+            found.append(f"{entry} ({ns}): {shown!r}")
+    return found
+
+
+def sandbox_namespaces(worker: Worker) -> set[str]:
+    """The PID namespaces of a running worker's sandbox (its bwrap's children)."""
+    out = set()
+    if worker.proc is None:
+        return out
+    for task in Path(f"/proc/{worker.proc.pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                out.add(os.readlink(f"/proc/{child}/ns/pid"))
+            except OSError:
+                pass
+    out.discard(os.readlink("/proc/self/ns/pid"))
+    return out
+
+
+@pytest.fixture
+def watch_namespaces(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The PID namespaces of every sandbox killed during the test, noted just before the kill."""
+    seen: set[str] = set()
+    kill = Worker.kill
+
+    def noting_kill(self: Worker) -> None:
+        seen.update(sandbox_namespaces(self))
+        kill(self)
+
+    monkeypatch.setattr(Worker, "kill", noting_kill)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def probe_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """A sandboxed worker that imported PROBE_MODULE."""
+    if bubblewrap() is None:
+        pytest.skip("bubblewrap cannot run here")
+    root = tmp_path_factory.mktemp("probe")
+    (root / "module").mkdir()
+    (root / "module" / "exercise4.py").write_text(PROBE_MODULE)
+    worker = Worker(WorkerSpec(root / "module", root / "work", Limits(call_timeout_s=20, import_timeout_s=60)))
+    worker.ensure_started()
+    assert worker.import_error is None, worker.import_error
+    yield worker
+    worker.kill()
+
+
+@pytest.fixture(scope="module")
+def listening() -> Iterator[int]:
+    """A port on the host's 127.0.0.1 that accepts connections."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def view(probe_worker: Worker, listening: int) -> dict[str, Any]:
+    """What the sandboxed code reports about itself and the file system."""
+    paths = ["/", "/root", "/tmp", "/home", "/etc", "/sandbox", "/sandbox/submission", str(PROJECT_DIR),
+             str(PACKAGE_DIR), str(CHECKS_DIR), str(CHECKS_DIR / "test_task1.py"), str(REFERENCE_PATH),
+             str(PROJECT_DIR / "reports"), os.path.expanduser("~"), "/etc/passwd", "/etc/shadow", "/proc/1/root/root",
+             str(Path(sys.prefix) / "pyvenv.cfg")]
+    reply = probe_worker.request({"op": "call", "name": "look", "args": [paths, listening]}, 20, "look()")
+    assert reply["ok"], reply
+    return sandbox_untag(reply["value"])
+
+
+def sandbox_untag(value: Any) -> Any:
+    from grader.student import untag
+
+    return untag(value)
+
+
+# ---------------------------------------------------------------------- what the sandbox applies
+
+
+@needs_bwrap
+def test_runs_as_an_unprivileged_slot_user_without_capabilities(probe_worker: Worker, view: dict[str, Any]) -> None:
+    status = view["status"]
+    uid = os.geteuid()
+    if bubblewrap().setpriv:  # the grader is root: the sandbox drops to its slot's uid
+        assert SLOT_UID_BASE <= int(status["Uid"].split()[0]) < SLOT_UID_BASE + SLOTS
+        assert len(set(status["Uid"].split())) == 1 and len(set(status["Gid"].split())) == 1
+    else:
+        assert status["Uid"].split()[0] == str(uid)
+    assert status["Uid"].split()[0] != "0"
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[cap], 16) == 0, (cap, status[cap])
+    assert status["NoNewPrivs"] == "1"
+    assert probe_worker.isolation.startswith("bubblewrap sandbox (user ")
+    assert "no network" in probe_worker.isolation and "private /tmp of 512 MiB" in probe_worker.isolation
+
+
+@needs_bwrap
+def test_sees_only_the_interpreter_its_module_and_private_tmp(view: dict[str, Any]) -> None:
+    seen = view["seen"]
+    for secret in (PROJECT_DIR, PACKAGE_DIR, CHECKS_DIR, CHECKS_DIR / "test_task1.py", REFERENCE_PATH,
+                   PROJECT_DIR / "reports", "/etc/shadow"):
+        value = seen[str(secret)]
+        assert value in ("FileNotFoundError", "PermissionError") or (secret == PROJECT_DIR and value == [".venv"]), \
+            (secret, value)
+    assert seen["/sandbox/submission"] == ["exercise4.py"]
+    assert set(seen["/"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "root", "sandbox", "sbin",
+                              "sys", "tmp", "usr", "work", "home", "opt", "srv"}
+    assert set(seen["/root"]) <= {".pyenv"}, "nothing of root's home but a bound interpreter"
+    assert set(seen["/etc"]) <= {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "passwd", "group"}
+    assert "student" in seen["/etc/passwd"]
+    assert seen["/tmp"] == [] or set(seen["/tmp"]) <= {".matplotlib", ".torch", "probe.txt"}
+    assert seen["/proc/1/root/root"] in ("PermissionError", "FileNotFoundError")
+    assert view["writable"] == {"/tmp": True, "/dev/shm": True, "/sandbox/submission": False, "/sandbox/lib": False,
+                                "/usr": False, "/": False, sys.prefix: False}
+    assert view["tmp_bytes"] == sandbox.TMP_BYTES
+    assert view["cwd"] == "/tmp"
+
+
+@needs_bwrap
+def test_has_no_network_and_cannot_reach_the_host(view: dict[str, Any]) -> None:
+    assert view["net"] == "ConnectionRefusedError", "the host's 127.0.0.1 is not the sandbox's"
+    assert view["killed_parent"] == "PermissionError"
+    assert view["ppid"] == 1 and view["pid"] <= 4, "a PID namespace of its own"
+    assert view["hostname"] == "sandbox"
+    assert len([p for p in view["ps"] if p.isdigit()]) <= 3
+
+
+@needs_bwrap
+def test_nothing_secret_in_argv_or_environment(view: dict[str, Any]) -> None:
+    assert set(view["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR", "TORCH_HOME",
+                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
+                                "CUDA_VISIBLE_DEVICES", "LC_CTYPE", "PWD"}
+    assert view["env"]["HOME"] == "/tmp"
+    assert all(str(PROJECT_DIR) not in str(a) or ".venv" in str(a) for a in view["argv"])
+
+
+@needs_bwrap
+def test_cgroup_holds_the_worker_while_it_runs(probe_worker: Worker) -> None:
+    cgroup = probe_worker._cgroup
+    if cgroup is None:
+        pytest.skip("no writable cgroup here; memory is capped by RLIMIT_AS only")
+    assert "cgroup memory 6 GiB" in probe_worker.isolation
+    procs = {int(p) for d in cgroup.dirs.values() for p in (d / "cgroup.procs").read_text().split()}
+    assert probe_worker.proc is not None and probe_worker.proc.pid in procs
+    assert cgroup.peak() > 50 * MiB
+
+
+@needs_bwrap
+def test_a_daemon_is_gone_with_its_worker(tmp_path: Path) -> None:
+    (tmp_path / "module").mkdir()
+    (tmp_path / "module" / "exercise4.py").write_text(PROBE_MODULE)
+    first = Worker(WorkerSpec(tmp_path / "module", tmp_path / "w1", Limits()))
+    second = Worker(WorkerSpec(tmp_path / "module", tmp_path / "w2", Limits()))
+    try:
+        first.ensure_started()
+        second.ensure_started()
+        assert first.request({"op": "call", "name": "spawn_daemon"}, 20, "spawn_daemon()")["ok"]
+        assert [p for p in leftovers(set()) if "ex4-hostile-marker" in p], "the daemon runs"
+        namespaces = sandbox_namespaces(first)
+        assert namespaces and namespaces != sandbox_namespaces(second)
+        if bubblewrap().setpriv:
+            assert first._slot is not None and second._slot is not None
+            assert first._slot.uid != second._slot.uid, "each slot has its own uid, so its own process budget"
+        cgroup = first._cgroup
+        first.kill()
+        assert leftovers(namespaces) == []
+        if cgroup is not None:
+            assert not any(d.exists() for d in cgroup.dirs.values())
+        assert second.proc is not None and second.proc.poll() is None, "the other worker lives on"
+    finally:
+        first.kill()
+        second.kill()
+
+
+# ---------------------------------------------------------------------- detection and fallback
+
+
+def test_fallback_without_bubblewrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sandbox.bubblewrap.cache_clear()
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sandbox.os.path, "exists", lambda path: False)
+    try:
+        assert bubblewrap() is None
+        worker = Worker(WorkerSpec(tmp_path, tmp_path / "w", Limits()))
+        assert worker.isolation == FALLBACK_ISOLATION and worker.bwrap is None
+    finally:
+        sandbox.bubblewrap.cache_clear()
+
+
+def test_fallback_when_not_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.bubblewrap.cache_clear()
+    monkeypatch.setattr(sandbox.sys, "platform", "darwin")
+    try:
+        assert bubblewrap() is None
+    finally:
+        sandbox.bubblewrap.cache_clear()
+
+
+def test_sandbox_can_be_turned_off(tmp_path: Path) -> None:
+    worker = Worker(WorkerSpec(tmp_path, tmp_path / "w", Limits(), sandbox=False))
+    assert worker.isolation == FALLBACK_ISOLATION
+
+
+def test_argv_binds_read_only_and_never_the_project(tmp_path: Path) -> None:
+    bw = sandbox.Bubblewrap("/usr/bin/bwrap", "/usr/bin/setpriv")
+    argv = sandbox.bwrap_argv(bw, 60123, tmp_path / "m", tmp_path / "l", tmp_path / "e", "cpu")
+    for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+                 "--new-session", "--cap-drop", "--reuid=60123", "--regid=60123", "--clear-groups",
+                 "--bounding-set=-all", "--no-new-privs"):
+        assert flag in argv
+    assert "--bind" not in argv, "nothing of the host is bound writable"
+    sources = [argv[i + 1] for i, a in enumerate(argv) if a in ("--ro-bind", "--ro-bind-try")]
+    for source in sources:
+        assert not (PROJECT_DIR / "x").is_relative_to(source) or source == str(PROJECT_DIR / ".venv")
+        assert not Path(source).is_relative_to(PROJECT_DIR) or Path(source).is_relative_to(sys.prefix) \
+            or source in (str(tmp_path / "m"), str(tmp_path / "l")), source
+    assert argv.index("--tmpfs") > 0 and argv[argv.index("/tmp") - 1] == "--tmpfs"
+    unprivileged = sandbox.bwrap_argv(sandbox.Bubblewrap("/usr/bin/bwrap", None), 1000, tmp_path, tmp_path, tmp_path, "cuda")
+    assert "--unshare-user" in unprivileged and "--cap-add" not in unprivileged
+
+
+def test_a_grader_package_inside_bound_site_packages_is_masked(tmp_path: Path) -> None:
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "grader" / "checks").mkdir(parents=True)
+    (site / "torch").mkdir()
+    assert sandbox.secret_paths([str(tmp_path / "venv")]) == [str(site / "grader")]
+
+
+def test_slots_are_exclusive() -> None:
+    first, second = Slot(), Slot()
+    try:
+        assert first.index != second.index and first.uid != second.uid
+    finally:
+        first.release()
+        second.release()
+    third = Slot()
+    third.release()
+    assert third.index == min(first.index, second.index)
