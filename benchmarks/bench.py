@@ -30,17 +30,16 @@ from grader.reference import load_reference
 from grader.worker import probes
 
 
-def exercise_loop(ref, root: Path, images: int, device: str) -> float:
-    """images/s of the exercise's own setup: DataLoader(batch 16, 2 workers) over torchvision's dataset."""
+def exercise_loop(ref, root: Path, epochs: int, device: str) -> float:
+    """Training images/s of the exercise's own setup: its make_loaders (torchvision dataset, ToTensor,
+    DataLoader batch 16, 2 workers) and its train() with the per-epoch test pass, as students run it."""
     train_loader, test_loader = ref.make_loaders(root, batch_size=16, num_workers=2)
-    subset = torch.utils.data.Subset(train_loader.dataset, range(images))
-    loader = torch.utils.data.DataLoader(subset, batch_size=16, shuffle=True, num_workers=2)
     torch.manual_seed(0)
     net = ref.Net()
     started = time.perf_counter()
-    ref.train(net, torch.nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), lr=1e-3), loader, [],
-              num_epochs=1, use_gpu=device == "cuda")
-    return images / (time.perf_counter() - started)
+    ref.train(net, torch.nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), lr=1e-3), train_loader,
+              test_loader, num_epochs=epochs, use_gpu=device == "cuda")
+    return epochs * len(train_loader.dataset) / (time.perf_counter() - started)
 
 
 def grader_checks(ref, root: Path, device: str) -> tuple[float, float]:
@@ -50,7 +49,7 @@ def grader_checks(ref, root: Path, device: str) -> tuple[float, float]:
     split = load_split(root, True)
     train = t3.part(split, 0, t3.TRAIN_IMAGES)
     x, y = t3.images(train), torch.from_numpy(train.labels)
-    loop = probes.grader_trains_net(ref, x, y, t3.EPOCHS, t3.BATCH, t3.LR, 0, device)["value"]["images_per_s"]
+    loop = probes.grader_trains_net(ref, x, y, t3.NET_EPOCHS, t3.BATCH, t3.LR, 0, device)["value"]["images_per_s"]
     state = t3.seeded_state(t3.ARCH, 0)
     run = probes.student_train(ref, t3.ARCH, state, x, y, x[:1000], y[:1000], t3.EPOCHS, t3.BATCH, t3.LR, 0,
                                device == "cuda")
@@ -75,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--images", type=int, default=3200, help="images for the exercise loop's measurement")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of the exercise loop's measurement")
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.set_num_threads(DEFAULT.threads)
@@ -93,10 +92,10 @@ def main() -> None:
             print(f"  {key:<13} {timings[key]:6.1f} s")
     print(f"  automatic points: {points:g}")
 
-    exercise = exercise_loop(ref, root, args.images, device)
+    exercise = exercise_loop(ref, root, args.epochs, device)
     loop, student_train = grader_checks(ref, root, device)
     print("\ntraining throughput on the same data:")
-    print(f"  exercise's own loop (DataLoader, batch 16, 2 workers): {exercise:8.0f} images/s")
+    print(f"  exercise's own loop (its make_loaders and train(), batch 16, 2 workers): {exercise:8.0f} images/s")
     print(f"  grader's loop on the student's Net (batch {t3.BATCH}):        {loop:8.0f} images/s  ({loop / exercise:.1f}x)")
     print(f"  student's train() on grader batches (batch {t3.BATCH}):      {student_train:8.0f} images/s  "
           f"({student_train / exercise:.1f}x)")

@@ -32,7 +32,8 @@ def main() -> None:
     ref = load_reference(DEFAULT.reference_path)
     root = data_root(None)
     full_train, full_test = load_split(root, True), load_split(root, False)
-    print(f"threshold {t3.THRESHOLD}, {t3.EPOCHS} epochs x {t3.TRAIN_IMAGES} images, batch {t3.BATCH}, lr {t3.LR}; "
+    print(f"threshold {t3.THRESHOLD}, {t3.TRAIN_IMAGES} images, batch {t3.BATCH}, lr {t3.LR}; grader loop "
+          f"{t3.NET_EPOCHS} epochs, student train() {t3.EPOCHS} epochs; "
           f"data {root}")
     print("seed  grader-loop  student-train  untrained  lr0-trained  img/s(grader)  img/s(train())")
     rows = []
@@ -41,7 +42,7 @@ def main() -> None:
         train = t3.part(sample(full_train, TRAIN_SAMPLE, rng), 0, t3.TRAIN_IMAGES)
         test = t3.part(sample(full_test, TEST_SAMPLE, rng), 0, t3.TEST_IMAGES)
         x, y = t3.images(train), torch.from_numpy(train.labels)
-        got = probes.grader_trains_net(ref, x, y, t3.EPOCHS, t3.BATCH, t3.LR, seed, "cpu")["value"]
+        got = probes.grader_trains_net(ref, x, y, t3.NET_EPOCHS, t3.BATCH, t3.LR, seed, "cpu")["value"]
         net = ref.Net(normalization=False)
         net.load_state_dict(t3.state_dict(got["state"]))
         acc_loop = t3.accuracy(net, test)

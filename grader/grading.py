@@ -99,10 +99,11 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device))
     notes = list(intake.notes)
     flags = list(intake.flags)
-    # Both processes import torch (seconds each): start the worker first and let the two overlap.
-    start_errors: list[WorkerError] = []
-    starter = threading.Thread(target=_start_worker, args=(worker, start_errors), daemon=True)
+    # Both processes import torch (seconds each): launch the worker here (it must outlive this
+    # thread, see Worker.launch) and let its import overlap the grading process's set-up.
     t = time.perf_counter()
+    worker.launch()
+    starter = threading.Thread(target=worker.import_module, daemon=True)
     starter.start()
     import torch
 
@@ -122,7 +123,6 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     try:
         starter.join()
         timings["worker_start"] = time.perf_counter() - t
-        notes.extend(exc.message for exc in start_errors)
         if worker.import_error is not None:
             err = worker.import_error
             flags.append("import-error")
@@ -143,6 +143,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         save_log(settings.out_dir, stem, log.getvalue() + "\n--- worker output ---\n" + worker.log.text())
     finally:
         worker.kill()
+        ctx.pool.shutdown(wait=True, cancel_futures=True)
     for name, value in ctx.cache.items():
         if name.startswith("timing:"):
             timings[name.replace("timing:", "images_per_s:")] = float(value)
@@ -160,13 +161,6 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
         task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
-
-
-def _start_worker(worker: Any, errors: list[WorkerError]) -> None:
-    try:
-        worker.ensure_started()
-    except WorkerError as exc:
-        errors.append(exc)
 
 
 def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -600,12 +600,25 @@ class Worker:
 
     def ensure_started(self) -> None:
         """Start a worker and import the student's module, unless one is running."""
+        if self.launch():
+            self.import_module()
+
+    def launch(self) -> bool:
+        """Start a worker process unless one is running; True when a new one was started.
+
+        Call it from the thread that will outlive the worker: bubblewrap's --die-with-parent
+        (PR_SET_PDEATHSIG) ends the worker when the *thread* that started it exits.
+        """
         if self.proc is not None and self.proc.poll() is None:
-            return
+            return False
         if self.import_error is not None and self.proc is None:
-            return  # a module whose import killed or hung its worker would do it again
+            return False  # a module whose import killed or hung its worker would do it again
         self.kill()
         self._launch()
+        return True
+
+    def import_module(self) -> None:
+        """Import the student's module in the freshly launched worker (may run in another thread)."""
         try:
             reply = self._exchange({"op": "import"}, self.spec.limits.import_timeout_s, "importing your module")
         except WorkerError as exc:

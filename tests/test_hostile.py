@@ -11,7 +11,6 @@ nothing connected to the host's loopback, and the report holds no unescaped scri
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 import time
@@ -43,14 +42,19 @@ pytestmark = [pytest.mark.slow,
 
 
 def core() -> str:
-    """The reference's Task 1 and 2 (torch, torchvision and matplotlib imported as in the reference)."""
+    """The reference's Task 1 and 2."""
     source = REFERENCE.read_text(encoding="utf-8")
-    return source[: source.index("# Task 3:")]
+    source = source[: source.index("# Task 3:")]
+    # Task 1 and 2 need torch only; leaving out the heavy imports saves seconds on every worker start.
+    for heavy in ("import torchvision\n", "from matplotlib.figure import Figure\n", "from torchvision import transforms\n"):
+        source = source.replace(heavy, "")
+    return source
 
 
-def corpus_settings(tmp_path: Path) -> Settings:
-    return replace(DEFAULT, out_dir=tmp_path / "reports", seed=11, only=TASK12, device="cpu",
-                   limits=Limits(call_timeout_s=5, total_timeout_s=60, import_timeout_s=30))
+def corpus_settings(tmp_path: Path, limits: dict[str, float] | None = None) -> Settings:
+    """Short limits, so that a hanging case costs seconds; a case may shorten them further."""
+    chosen = {"call_timeout_s": 4, "total_timeout_s": 120, "import_timeout_s": 45, **(limits or {})}
+    return replace(DEFAULT, out_dir=tmp_path / "reports", seed=11, only=TASK12, device="cpu", limits=Limits(**chosen))
 
 
 def build_case(case: str, spec: dict[str, Any], dest: Path) -> Path:
@@ -113,7 +117,7 @@ def test_hostile_case(case: str, tmp_path: Path, listener, watch_namespaces) -> 
         other = tmp_path / "other" / "intake" / "module"
         other.mkdir(parents=True)
         (other / "exercise4.py").write_text(REFERENCE.read_text(encoding="utf-8"))
-    settings = corpus_settings(tmp_path)
+    settings = corpus_settings(tmp_path, spec.get("limits"))
     zip_path = build_case(case, spec, tmp_path / "zips" / "Mustermann-123456.zip")
     started = time.monotonic()
     result = grade_submission(zip_path, settings)
@@ -148,3 +152,41 @@ def test_hostile_case(case: str, tmp_path: Path, listener, watch_namespaces) -> 
         assert "&lt;script&gt;alert(&#39;exception&#39;)" in html or "&lt;script&gt;alert(&#x27;exception" in html, \
             "the exception's text is shown, escaped"
     print(f"{case}: {'graded' if result.graded else 'not graded'}, {points:g} points, {seconds:.1f} s")
+
+
+def test_mixed_batch_leaves_the_honest_result_alone(tmp_path: Path, listener, watch_namespaces) -> None:
+    """Three hostile cases and the reference in one batch: the reference's result is the one it gets alone."""
+    from grader.batch import run_batch
+
+    folder = tmp_path / "term"
+    honest = REFERENCE.read_text(encoding="utf-8")
+    folder.mkdir()
+    (folder / "Ehrlich-111111.zip").write_bytes(_zip_of({"exercise4.py": honest}))
+    for name, case in (("Bombe-222222.zip", "fork_bomb"), ("Daemon-333333.zip", "daemon"),
+                       ("Leser-444444.zip", "read_secrets")):
+        spec = tomllib.loads((HOSTILE / case / "expect.toml").read_text(encoding="utf-8"))
+        build_case(case, spec, folder / name)
+    settings = corpus_settings(tmp_path / "batch")
+    summary = run_batch(folder, settings, workers=2)
+    alone = grade_submission(folder / "Ehrlich-111111.zip", corpus_settings(tmp_path / "alone"))
+
+    by_name = {e.result.stem: e for e in summary.entries}
+    assert set(by_name) == {"Ehrlich-111111", "Bombe-222222", "Daemon-333333", "Leser-444444"}
+    batch_ref = by_name["Ehrlich-111111"].result
+    assert [(c.id, c.status, c.points) for c in batch_ref.checks] == [(c.id, c.status, c.points) for c in alone.checks]
+    assert sum(c.points for c in alone.checks) == 14
+    assert sum(c.points for c in by_name["Bombe-222222"].result.checks) == 10
+    assert sum(c.points for c in by_name["Leser-444444"].result.checks) == 0
+    assert leftovers(watch_namespaces) == []
+    assert not list(Path("/tmp").glob("ex4-hostile-canary*"))
+    assert connections(listener) == 0
+
+
+def _zip_of(files: dict[str, str]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buffer.getvalue()

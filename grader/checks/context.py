@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -45,6 +46,13 @@ class CheckContext:
     figures: FigureRecorder
     rubric: Rubric
     cache: dict[str, Any] = field(default_factory=dict)
+    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
+
+    def in_background(self, key: str, compute: Callable[[], Any]) -> Future[Any]:
+        """Compute an expected value while the worker runs the student's code (torch frees the GIL)."""
+        if key not in self.cache:
+            self.cache[key] = self.pool.submit(compute)
+        return self.cache[key]
 
     def rng(self, salt: str) -> np.random.Generator:
         """A generator per check: the run's seed mixed with the check's name, so checks don't share draws."""

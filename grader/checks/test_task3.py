@@ -13,16 +13,18 @@ from grader.data import Split
 from grader.student import CheckFailed, outcome
 from grader.worker.probes import build_model
 
-# Short training on real CIFAR-10 images: TRAIN_IMAGES images for EPOCHS epochs, batch BATCH,
-# Adam lr 1e-3. Measured on the shipped subset (benchmarks/calibrate.py): the reference reaches
-# 0.39-0.46 test accuracy over 10 seeds, an untrained network 0.08-0.12. THRESHOLD sits
-# between them with at least 0.09 to spare on each side.
+# Short training on real CIFAR-10 images: TRAIN_IMAGES images, batch BATCH, Adam lr 1e-3; the
+# student's train() runs EPOCHS epochs on the reference network, the grader's loop NET_EPOCHS
+# epochs on the student's Net. THRESHOLD separates "learns" from "does not": measured over 10
+# seeds by benchmarks/calibrate.py (figures in the README), the reference stays well above it
+# and untrained or lr-0 networks well below.
 TRAIN_IMAGES = 5000
 TEST_IMAGES = 1000
 EPOCHS = 6
+NET_EPOCHS = 4
 BATCH = 128
 LR = 1e-3
-THRESHOLD = 0.30
+THRESHOLD = 0.25
 
 ARCH = [["conv", 3, 6, 5], ["relu"], ["maxpool", 2, 2], ["conv", 6, 16, 5], ["relu"], ["maxpool", 2, 2],
         ["flatten"], ["linear", 400, 120], ["relu"], ["linear", 120, 84], ["relu"], ["linear", 84, 10]]
@@ -269,9 +271,9 @@ def state_dict(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 def test_net_learns(ctx, ref):
     ctx.student.require("Net")
     train = part(ctx.train, 0, TRAIN_IMAGES)
-    what = f"Your Net trained by the grader ({EPOCHS} epochs over {len(train.labels)} CIFAR-10 images, Adam lr {LR}, batch {BATCH})"
+    what = f"Your Net trained by the grader ({NET_EPOCHS} epochs over {len(train.labels)} CIFAR-10 images, Adam lr {LR}, batch {BATCH})"
     got = outcome(ctx.student.probe("grader_trains_net", what, timeout=240, train_x=images(train), train_y=train.labels,
-                                    epochs=EPOCHS, batch_size=BATCH, lr=LR, seed=ctx.seed, device=ctx.device), what)
+                                    epochs=NET_EPOCHS, batch_size=BATCH, lr=LR, seed=ctx.seed, device=ctx.device), what)
     net = ref.Net(normalization=False)
     try:
         net.load_state_dict(state_dict(got["state"]))
@@ -281,7 +283,7 @@ def test_net_learns(ctx, ref):
     acc = accuracy(net, part(ctx.test, 0, TEST_IMAGES))
     ctx.cache["timing:grader_trains_net"] = got["images_per_s"]
     if acc < THRESHOLD:
-        raise CheckFailed(f"{what}: expected at least {THRESHOLD:.2f} test accuracy (the reference reaches about 0.42), "
+        raise CheckFailed(f"{what}: expected at least {THRESHOLD:.2f} test accuracy (the reference reaches about 0.38), "
                           f"got {acc:.3f}.")
 
 
@@ -355,7 +357,8 @@ def frozen_run(ctx) -> dict[str, Any]:
     """
     if "frozen" in ctx.cache:
         return ctx.cache["frozen"]
-    train, test = part(ctx.train, 0, 200), part(ctx.test, 0, 1017 if len(ctx.test.labels) >= 1017 else len(ctx.test.labels))
+    # 500 test images in batches of 16: the last batch holds 4, so per-batch means differ from per-image counts.
+    train, test = part(ctx.train, 0, 200), part(ctx.test, 0, 500)
     x_test = images(test)
     for attempt in range(20):
         rng = ctx.rng(f"frozen{attempt}")
@@ -406,7 +409,7 @@ def test_train_counts_images(ctx):
     frozen = frozen_run(ctx)
     v, got = frozen["variants"], frozen["got"]
     if abs(got - v["eval-batches"]) < 1e-6 or abs(got - v["train-batches"]) < 1e-6:
-        raise CheckFailed(f"train()'s test accuracy on {len(ctx.test.labels)} test images in batches of 16: expected "
+        raise CheckFailed(f"train()'s test accuracy on 500 test images in batches of 16: expected "
                           f"correct images / images ({v['eval-images']:.6f}), got the mean of per-batch accuracies ({got:.6f}).")
 
 
@@ -473,7 +476,7 @@ def test_train_reaches_accuracy(ctx):
     ctx.cache["timing:student_train"] = got["images_per_s"]
     if acc < THRESHOLD:
         raise CheckFailed(f"{what}: expected the trained network to reach at least {THRESHOLD:.2f} test accuracy "
-                          f"(the reference's loop reaches about 0.42), got {acc:.3f}.")
+                          f"(the reference's loop reaches about 0.40), got {acc:.3f}.")
     if abs(got["test"][-1] - acc) > 0.02:
         raise CheckFailed(f"{what}: the reported test accuracy of the last epoch should be the trained network's, "
                           f"{acc:.3f} on the same test images; it reported {got['test'][-1]:.3f}.")
@@ -512,7 +515,8 @@ def test_plot_accuracy(ctx):
             if not any(c.shape == (5,) and np.allclose(c, values, atol=1e-6) for c in curves):
                 problems.append(f"no curve shows the {label} accuracies of run {name!r} ({values})")
     if problems:
-        raise CheckFailed(f"{what}: " + "; ".join(problems) + ".")
+        raise CheckFailed(f"{what} should return a Figure with labelled axes, a legend and exactly the given curves: "
+                          + "; ".join(problems) + ".")
 
 
 def test_show_augmentations(ctx):

@@ -41,9 +41,20 @@ def test_resnet_layers(ctx):
         raise CheckFailed(f"{what} should pick {expected}; it picked {picked}.")
 
 
+def reference_activations(ctx, ref) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The reference's activations and the model's output for the photo (what the student's must equal)."""
+    model = seeded_resnet(ctx.seed)
+    x = photo(ctx, ref, "chelsea")
+    layers = {k: model.get_submodule(v) for k, v in LAYERS.items()}
+    acts = ref.get_activations(model, x, layers)
+    with torch.no_grad():
+        return acts, model(x)
+
+
 def activation_probe(ctx, ref) -> dict[str, Any]:
     if "activations" not in ctx.cache:
         ctx.student.require("get_activations")
+        ctx.in_background("reference_activations", lambda: reference_activations(ctx, ref))
         ctx.cache["activations"] = ctx.student.probe("activations", "get_activations(model, x, layers)", seed=ctx.seed,
                                                      image=photo(ctx, ref, "chelsea"), names=LAYERS)
     return ctx.cache["activations"]
@@ -53,10 +64,8 @@ def test_activations_match(ctx, ref):
     result = activation_probe(ctx, ref)
     what = "get_activations(model, x, layers) on a photo of a cat (224 x 224)"
     acts = outcome(result, what)
-    model = seeded_resnet(ctx.seed)
     x = photo(ctx, ref, "chelsea")
-    layers = {k: model.get_submodule(v) for k, v in LAYERS.items()}
-    expected = ref.get_activations(model, x, layers)
+    expected = ctx.in_background("reference_activations", lambda: reference_activations(ctx, ref)).result()[0]
     got: dict[str, np.ndarray] = {}
     for name, shape in SHAPES.items():
         if name not in acts:
@@ -78,9 +87,7 @@ def test_activations_clean_up(ctx, ref):
     attached = [k for k, v in acts.items() if v.get("requires_grad")]
     if attached:
         problems.append(f"the activations should be detached, but {attached} still require gradients")
-    model = seeded_resnet(ctx.seed)
-    with torch.no_grad():
-        expected = model(photo(ctx, ref, "chelsea")).numpy()
+    expected = ctx.in_background("reference_activations", lambda: reference_activations(ctx, ref)).result()[1].numpy()
     if not np.allclose(result["output_after"], expected, atol=1e-4, rtol=1e-3):
         problems.append("the model's output should be unchanged after the call, but it changed")
     if problems:
@@ -92,6 +99,7 @@ def saliency_probe(ctx, ref) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor
         ctx.student.require("saliency_maps")
         x = torch.cat([photo(ctx, ref, "chelsea"), photo(ctx, ref, "chelsea"), photo(ctx, ref, "coffee") * 0.25])
         y = torch.tensor([243, 285, 285])
+        ctx.in_background("reference_saliency", lambda: ref.saliency_maps(x.clone(), y.clone(), seeded_resnet(ctx.seed)))
         result = ctx.student.probe("saliency", "saliency_maps(X, y, model)", seed=ctx.seed, images=x, labels=y)
         ctx.cache["saliency"] = (result, x, y)
     return ctx.cache["saliency"]
@@ -114,7 +122,8 @@ def test_saliency_matches_reference(ctx, ref):
     result, x, y = saliency_probe(ctx, ref)
     what = "saliency_maps(X, y, model)"
     maps = tensor_of(outcome(result, what), what)
-    expected = ref.saliency_maps(x.clone(), y.clone(), seeded_resnet(ctx.seed)).numpy()
+    expected = ctx.in_background("reference_saliency", lambda: ref.saliency_maps(x.clone(), y.clone(),
+                                                                                  seeded_resnet(ctx.seed))).result().numpy()
     if maps.shape != expected.shape:
         raise CheckFailed(f"{what}: expected shape {list(expected.shape)}, got {list(maps.shape)}.")
     ctx.figures.save("saliency.png", figures.saliency_row(x.numpy()[:2], maps[:2], [f"{k} {v}" for k, v in LABELS.items()]),
