@@ -58,6 +58,7 @@ from typing import Any, Callable
 
 import grader
 from grader.config import CHECKS_DIR, Settings, load_rubric
+from grader.outfiles import write_atomic
 from grader.errors import GraderError, SubmissionRejected
 from grader.moodle import Found, InputError, find_submissions
 from grader.scoring import GradingResult
@@ -614,9 +615,8 @@ def _no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from grader.moodle import write_bytes_atomic
 
-    write_bytes_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- outputs
@@ -626,11 +626,10 @@ def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: li
                    rubric: Any) -> tuple[dict[str, Path], list[str]]:
     """grades.csv, batch.json, index.html, the question pages, and the Moodle files."""
     from grader import batch_report, moodle, overrides as ov
-    from grader.moodle import write_bytes_atomic
 
     outputs: dict[str, Path] = {}
     warnings: list[str] = []
-    write_bytes_atomic(out / "grades.csv", grades_csv(entries).encode("utf-8"))
+    write_atomic(out / "grades.csv", grades_csv(entries).encode("utf-8"))
     outputs["grades"] = out / "grades.csv"
     _write_json(out / "batch.json", {"grader_version": grader.__version__, "submissions": [{
         "folder": e.item.slot, "zip": e.item.found.name, "source": e.item.found.source,
@@ -640,9 +639,9 @@ def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: li
     rows = [batch_report.IndexRow(e.item.slot, e.result, e.item.found.participant_id, e.item.found.moodle_name,
                                   e.item.counts, e.status) for e in entries]
     for question in rubric.questions.values():
-        write_bytes_atomic(out / batch_report.question_file(question.id),
+        write_atomic(out / batch_report.question_file(question.id),
                            batch_report.render_question(question, rows).encode("utf-8"))
-    write_bytes_atomic(out / "index.html", batch_report.render_index(rows, rubric).encode("utf-8"))
+    write_atomic(out / "index.html", batch_report.render_index(rows, rubric).encode("utf-8"))
     outputs["index"] = out / "index.html"
     created = ov.ensure_file(overrides_path)
     outputs["overrides (new, header only)" if created else "overrides"] = overrides_path

@@ -5,14 +5,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import jinja2
 
 import grader
 from grader.config import Rubric, RubricQuestion
-from grader.report import format_points
+from grader.report import environment
 from grader.scoring import GradingResult
 
 HISTOGRAM_WIDTH = 640
@@ -30,20 +28,6 @@ class IndexRow:
     moodle_name: str | None
     counts: bool
     status: str
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("grader", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"),
-                                            default_for_string=True, default=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pts"] = format_points
-    return env
 
 
 def question_file(question_id: str) -> str:
@@ -100,7 +84,7 @@ def render_index(rows: list[IndexRow], rubric: Rubric) -> str:
                                  if m.id == q.id and m.points is None)}
                  for q in rubric.questions.values()]
     counting = [row for row in rows if row.counts]
-    return _environment().get_template("index.html.j2").render(
+    return environment().get_template("index.html.j2").render(
         table=table, tasks=tasks, titles=rubric.tasks, histogram=histogram(rows), checks=pass_rates(rows),
         questions=questions, total=len(rows), counting=len(counting),
         graded=sum(1 for row in counting if row.result.graded), version=grader.__version__)
@@ -114,6 +98,6 @@ def render_question(question: RubricQuestion, rows: list[IndexRow]) -> str:
         if item is None:
             continue
         answers.append({"row": row, "m": item})
-    return _environment().get_template("question.html.j2").render(
+    return environment().get_template("question.html.j2").render(
         q=question, answers=answers, pending=sum(1 for a in answers if a["row"].counts and a["m"].points is None),
         version=grader.__version__)

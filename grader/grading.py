@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_device
-from grader.errors import SubmissionRejected, WorkerError
+from grader.errors import SubmissionRejected
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
 
 TRAIN_SAMPLE = 5000

@@ -58,6 +58,7 @@ from typing import Callable
 
 from grader.config import ZipLimits
 from grader.errors import GraderError
+from grader.outfiles import write_atomic
 
 SUBMISSION_PLUGIN = "assignsubmission_file"
 FEEDBACK_FILE = "report.html"
@@ -371,7 +372,7 @@ class Worksheet:
         """Write the filled-in worksheet atomically, in the encoding it was read in."""
         # Characters the encoding lacks become HTML references, which Moodle's feedback (HTML) shows right.
         data = self.text().encode(self.encoding, errors="xmlcharrefreplace")
-        write_bytes_atomic(dest, data)
+        write_atomic(dest, data)
         return dest
 
 
@@ -522,19 +523,4 @@ def write_feedback_zip(dest: Path, entries: list[tuple[str, str, Path]]) -> Path
         raise
     return dest
 
-
-def write_bytes_atomic(dest: Path, data: bytes) -> None:
-    """Replace `dest` by `data` so readers see the old file or the new one."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ import jinja2
 
 import grader
 from grader.config import top_task
+from grader.outfiles import write_atomic
 from grader.scoring import CheckResult, Figure, GradingResult, ManualItem, Student
 
 SCHEMA = 1
@@ -171,8 +169,8 @@ def write_outputs(result: GradingResult, out_dir: Path) -> Path:
     # report is missing.
     html = render_report(result, figures)
     text = json.dumps(result_to_json(result), ensure_ascii=False, indent=2) + "\n"
-    _write_atomic(folder / RESULTS_NAME, text)
-    _write_atomic(folder / REPORT_NAME, html)
+    write_atomic(folder / RESULTS_NAME, text)
+    write_atomic(folder / REPORT_NAME, html)
     return folder
 
 
@@ -196,44 +194,12 @@ def _is_png(data: bytes) -> bool:
     return data[: len(PNG_SIGNATURE)] == PNG_SIGNATURE
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace `path` by `text` so readers see the old file or the new one, never a torn one."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file readable by its owner only; reports are handed to others.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows syncing a directory."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # --- HTML ---------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The one jinja2 environment of every HTML page: package templates, autoescaped."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("grader", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"),
@@ -265,7 +231,7 @@ def render_report(result: GradingResult, figures: dict[str, bytes]) -> str:
             "figures": figs,
         })
     pending = [m for m in result.manual if m.points is None]
-    return _environment().get_template("report.html.j2").render(
+    return environment().get_template("report.html.j2").render(
         r=result,
         tasks=tasks,
         score=result.score,

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 
 import grader
-from grader import report
+from grader import outfiles, report
 from grader.report import render_report, result_from_json, result_to_json, summary_lines, write_outputs
 from grader.scoring import CheckResult, Figure, GradingResult, ManualItem, Student
 
@@ -309,7 +309,7 @@ def test_failed_write_keeps_the_old_file(make_result: MakeResult, tmp_path: Path
     def broken_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", broken_replace)
+    monkeypatch.setattr(outfiles.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_outputs(make_result(verdict="second"), tmp_path)
     assert (folder / "results.json").read_bytes() == before

@@ -490,7 +490,6 @@ def seeded_resnet(seed: int) -> Any:
 
 
 def param_sums(model: Any) -> dict[str, list[float]]:
-    import torch
 
     return {k: [float(v.detach().double().sum()), float((v.detach().double() ** 2).sum())]
             for k, v in model.state_dict().items() if v.is_floating_point()}
