@@ -54,7 +54,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generator, Protocol
 
 import grader
 from grader.config import CHECKS_DIR, Settings, load_rubric
@@ -158,6 +158,18 @@ class _Stop(Exception):
     """The batch is stopping; do not start another child."""
 
 
+class Executor(Protocol):
+    """Somewhere else to grade a batch's jobs (the default, None, is this machine's pool of child processes)."""
+
+    def grade(self, jobs: list[Item], settings: Settings, cache: Path, grade: GradeFn | str,
+              timeout_s: float) -> Generator[tuple[Item, str], None, None]:
+        """Grade each job into ``cache`` (its marker written by :func:`record_result`), yielding it and its outcome.
+
+        Closing the iterator early (Ctrl-C, a failing progress callback) stops the work.
+        """
+        ...
+
+
 # --------------------------------------------------------------------------- settings
 
 
@@ -187,7 +199,7 @@ def settings_from_json(data: dict[str, Any]) -> Settings:
             changes[f.name] = None
         elif "Path" in str(f.type):
             changes[f.name] = Path(value)
-        elif is_dataclass(default):
+        elif is_dataclass(default) and not isinstance(default, type):
             known = {g.name for g in fields(default)}
             changes[f.name] = replace(default, **{k: v for k, v in value.items() if k in known})
         elif isinstance(default, tuple):
@@ -242,11 +254,13 @@ def _sha256(path: Path) -> str:
 def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, force: bool = False, worksheet: Path | None = None,
               overrides: Path | None = None, grade: GradeFn | str = DEFAULT_GRADE,
-              progress: Callable[[Progress], None] | None = None) -> BatchSummary:
+              progress: Callable[[Progress], None] | None = None,
+              executor: Executor | None = None) -> BatchSummary:
     """Grade every submission in `source` into `settings.out_dir` and write the batch's outputs.
 
     `grade` is the grading function: a ``"module:function"`` name runs in a child process per
     submission (with `timeout_s`); a callable runs in this process's worker threads (tests).
+    `executor` grades elsewhere (e.g. :class:`grader.dask_executor.DaskExecutor`); `workers` is then unused.
     """
     from grader import moodle, overrides as ov
 
@@ -273,6 +287,34 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
 
     if progress:
         progress(Progress(0, len(jobs), len(items) - len(todo)))
+    if executor is not None:
+        with contextlib.closing(executor.grade(jobs, settings, cache, grade, timeout_s)) as finished:
+            for done, (job, outcome) in enumerate(finished, 1):
+                for item in items:
+                    if item.key == job.key:
+                        publish(item, False)
+                if progress:
+                    progress(Progress(done, len(jobs), len(items) - len(todo), job.slot, outcome))
+    else:
+        _local_pool(jobs, items, todo, settings, cache, grade, timeout_s, workers, publish, progress)
+
+    for item in items:
+        if item.slot in results:
+            continue
+        if not item.key:
+            results[item.slot] = (_no_zip_result(item, rubric, out), "no-zip", False)
+        else:
+            publish(item, True)
+    entries = tuple(Entry(i, *results[i.slot]) for i in items)
+    outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric)
+    return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
+                        sum(1 for e in entries if e.cached), outputs, tuple(warnings))
+
+
+def _local_pool(jobs: list[Item], items: list[Item], todo: list[Item], settings: Settings, cache: Path,
+                grade: GradeFn | str, timeout_s: float, workers: int | None, publish: Callable[[Item, bool], None],
+                progress: Callable[[Progress], None] | None) -> None:
+    """Grade the jobs on this machine, each in a child process of its own, publishing each as it finishes."""
     children = _Children()
     workers = max(1, workers or default_workers(settings.threads))
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
@@ -294,18 +336,6 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         executor.shutdown(wait=True, cancel_futures=True)
         raise
     executor.shutdown(wait=True)
-
-    for item in items:
-        if item.slot in results:
-            continue
-        if not item.key:
-            results[item.slot] = (_no_zip_result(item, rubric, out), "no-zip", False)
-        else:
-            publish(item, True)
-    entries = tuple(Entry(i, *results[i.slot]) for i in items)
-    outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric)
-    return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
-                        sum(1 for e in entries if e.cached), outputs, tuple(warnings))
 
 
 def _batch_seed(path: Path) -> int:
@@ -403,10 +433,13 @@ def _assign_slots(items: list[Item]) -> list[Item]:
     return out
 
 
+UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
 def _words(text: str) -> set[str]:
     """Name words, case- and accent-insensitive, with German umlauts also as ae/oe/ue/ss."""
     text = unicodedata.normalize("NFC", text).casefold()
-    variants = {text, text.translate(str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}))}
+    variants = {text, text.translate(UMLAUTS)}
     words: set[str] = set()
     for variant in variants:
         plain = "".join(c for c in unicodedata.normalize("NFKD", variant) if not unicodedata.combining(c))
@@ -461,8 +494,6 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 def _grade_one(item: Item, settings: Settings, cache: Path, grade: GradeFn | str, timeout_s: float,
                children: _Children) -> str:
     """Grade one submission into OUT/.cache/<key>/ and mark it done; returns graded, crashed or timeout."""
-    from grader.report import write_outputs
-
     if children.stopping:
         raise _Stop()
     work = cache / item.key
@@ -480,13 +511,24 @@ def _grade_one(item: Item, settings: Settings, cache: Path, grade: GradeFn | str
             grade(item.found.zip_path, job_settings)
         except Exception as exc:  # noqa: BLE001 - a grader failure on one submission is that submission's result
             status, failure = "crashed", exc
-    stem = _result_stem(work)
+    return record_result(item, job_settings, cache, status, failure, timeout_s, started)
+
+
+def record_result(item: Item, job_settings: Settings, cache: Path, status: str, failure: BaseException | None,
+                  timeout_s: float, started: float) -> str:
+    """Mark what a grading left in OUT/.cache/<key>/ done (a crash verdict when it left no result); returns its status.
+
+    `started` is the ``time.perf_counter()`` at which its grading began.
+    """
+    from grader.report import write_outputs
+
+    stem = _result_stem(cache / item.key)
     if failure is None and stem is None:
         status, failure = "crashed", _JobFailed("The grading finished without writing results.json.")
     if failure is not None:
         result = _failure_result(item, job_settings, failure, status == "timeout", timeout_s)
-        shutil.rmtree(work / result.stem, ignore_errors=True)
-        write_outputs(result, work)
+        shutil.rmtree(cache / item.key / result.stem, ignore_errors=True)
+        write_outputs(result, cache / item.key)
         stem = result.stem
     _write_json(cache / f"{item.key}.json", {
         "key": item.key, "stem": stem, "status": status, "zip_name": item.found.name, "zip_sha256": item.zip_sha256,
@@ -655,8 +697,8 @@ def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: li
                       and not {"grader-error", "timeout"} & set(e.result.flags)]
     if moodle_entries:
         names = sheet.participants() if sheet is not None else {}
-        zip_entries = [(names.get(e.item.found.participant_id, {}).get("full_name") or e.item.found.moodle_name or "",
-                        e.item.found.participant_id, out / e.item.slot / "report.html") for e in moodle_entries]
+        zip_entries = [(str(names.get(e.item.found.participant_id, {}).get("full_name") or e.item.found.moodle_name or ""),
+                        str(e.item.found.participant_id), out / e.item.slot / "report.html") for e in moodle_entries]
         outputs["feedback zip"] = moodle.write_feedback_zip(out / "moodle" / "feedback-files.zip", zip_entries)
     if sheet is not None:
         missing = []

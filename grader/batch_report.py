@@ -92,7 +92,7 @@ def render_index(rows: list[IndexRow], rubric: Rubric) -> str:
 
 def render_question(question: RubricQuestion, rows: list[IndexRow]) -> str:
     """A written question's page: every student's answer side by side, with points given so far."""
-    answers = []
+    answers: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda r: (not r.counts, r.folder.casefold())):
         item = next((m for m in row.result.manual if m.id == question.id), None)
         if item is None:

@@ -122,17 +122,36 @@ def data() -> None:
               help="Moodle's grading worksheet (CSV) to fill in with grades and feedback.")
 @click.option("--overrides", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Manual points file (default: OUT/overrides.csv, created when missing).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where submissions are graded: this machine's processes (default), or Dask tasks "
+                   "(a LocalCluster of --workers processes unless --scheduler is given).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Grade on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 (implies --executor dask).")
 def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | None, workers: int | None,
-          timeout_s: float, force: bool, worksheet: Path | None, overrides: Path | None) -> None:
+          timeout_s: float, force: bool, worksheet: Path | None, overrides: Path | None, executor: str | None,
+          scheduler: str | None) -> None:
     """Grade a folder of zips or Moodle's "Download all submissions" (zip or folder); resumable.
 
     Each submission is graded in its own process; results are cached in OUT/.cache, so running
     the same command again (after Ctrl-C, a crash, new overrides) grades only what is missing.
     Without --seed each submission's seed is derived from a batch seed and its zip's hash.
+    With --scheduler each submission is a task on that Dask cluster; every worker needs the same
+    grader installed and, with --data, the data set at that path.
     """
     from tqdm import tqdm
 
     from grader.batch import Progress, run_batch
+
+    if scheduler and executor == "local":
+        raise click.UsageError("--scheduler needs --executor dask (or no --executor).")
+    if scheduler and workers is not None:
+        raise click.UsageError("--workers sizes this machine's pool or LocalCluster; with --scheduler the cluster's "
+                               "workers grade.")
+    remote = None
+    if scheduler or executor == "dask":
+        from grader.dask_executor import DaskExecutor
+
+        remote = DaskExecutor(scheduler, n_workers=workers)
 
     bar: list[tqdm] = []
 
@@ -147,7 +166,8 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
     settings = _guard(lambda: settings_from(out, data, device, seed))
     try:
         summary = _guard(lambda: run_batch(source, settings, workers=workers, timeout_s=timeout_s, force=force,
-                                           worksheet=worksheet, overrides=overrides, progress=progress))
+                                           worksheet=worksheet, overrides=overrides, progress=progress,
+                                           executor=remote))
     except KeyboardInterrupt:
         if bar:
             bar[0].close()

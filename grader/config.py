@@ -6,6 +6,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from grader.errors import ConfigError
 
@@ -76,7 +77,7 @@ class Settings:
     only: tuple[str, ...] = ()
     """Run only these checks (by id); empty runs all. The result is then flagged `partial`."""
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -142,7 +143,8 @@ class Rubric:
     def task_max(self) -> dict[str, float]:
         """Maximum automatic plus manual points per top-level task."""
         totals = {t: 0.0 for t in self.tasks}
-        for item in [*self.checks.values(), *self.questions.values()]:
+        items: list[RubricCheck | RubricQuestion] = [*self.checks.values(), *self.questions.values()]
+        for item in items:
             totals[top_task(item.task)] += item.points
         return totals
 
@@ -165,7 +167,8 @@ def load_rubric(path: Path = RUBRIC_PATH) -> Rubric:
     questions: dict[str, RubricQuestion] = {}
     for qid, item in raw.get("questions", {}).items():
         questions[qid] = RubricQuestion(qid, str(item["task"]), float(item["points"]), str(item["question"]))
-    for item in [*checks.values(), *questions.values()]:
+    items: list[RubricCheck | RubricQuestion] = [*checks.values(), *questions.values()]
+    for item in items:
         if top_task(item.task) not in tasks:
             raise ConfigError(f"Rubric item {item.id!r} names task {item.task}, which the rubric does not list.")
         if item.points < 0:

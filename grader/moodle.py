@@ -44,6 +44,7 @@ feedback comments are HTML (Moodle stores them as such), so their text is escape
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import io
 import os
@@ -217,7 +218,7 @@ def _from_download_zip(download: Path, stage: _Stager, limits: ZipLimits) -> lis
                     raise InputError(f"{member.filename} in {download} unpacks to {member.file_size} bytes, more "
                                      f"than a submission may hold ({limits.max_total_bytes}).")
                 mtime = time.mktime((*member.date_time, 0, 0, -1))
-                path = stage.copy(owner, name, lambda m=member: _read_member(zf, m, limits), mtime,
+                path = stage.copy(owner, name, functools.partial(_read_member, zf, member, limits), mtime,
                                   fallback="/".join(parts[:-1]))
                 zips.append(Found(path, name, "/".join(parts), owner.participant_id if owner else None,
                                   owner.full_name if owner else None, mtime))

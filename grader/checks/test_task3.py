@@ -26,10 +26,10 @@ BATCH = 128
 LR = 1e-3
 THRESHOLD = 0.25
 
-ARCH = [["conv", 3, 6, 5], ["relu"], ["maxpool", 2, 2], ["conv", 6, 16, 5], ["relu"], ["maxpool", 2, 2],
+ARCH: list[list[Any]] = [["conv", 3, 6, 5], ["relu"], ["maxpool", 2, 2], ["conv", 6, 16, 5], ["relu"], ["maxpool", 2, 2],
         ["flatten"], ["linear", 400, 120], ["relu"], ["linear", 120, 84], ["relu"], ["linear", 84, 10]]
 # The same network with frozen batch norms (momentum 0 keeps the running statistics as set).
-ARCH_BN = ARCH[:1] + [["bn", 6, 0.0]] + ARCH[1:4] + [["bn", 16, 0.0]] + ARCH[4:]
+ARCH_BN: list[list[Any]] = ARCH[:1] + [["bn", 6, 0.0]] + ARCH[1:4] + [["bn", 16, 0.0]] + ARCH[4:]
 
 
 def images(split: Split, normalize: bool = True) -> torch.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -23,6 +23,12 @@ DTYPES = {
     "bool", "uint8", "int8", "int16", "int32", "int64",
     "float16", "float32", "float64",
 }
+
+
+class Readable(Protocol):
+    """Anything with `read(n) -> bytes`: a pipe, a file, a reader with a deadline."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 class ProtocolError(Exception):
@@ -68,7 +74,7 @@ def write_message(stream: BinaryIO, obj: Any) -> None:
     stream.flush()
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
+def _read_exact(stream: Readable, n: int) -> bytes:
     chunks = []
     while n:
         chunk = stream.read(n)
@@ -79,7 +85,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_message(stream: BinaryIO, max_bytes: int) -> Any:
+def read_message(stream: Readable, max_bytes: int) -> Any:
     """Receive one message; arrays come back as read-only numpy arrays, blobs as bytes."""
     magic, size, count = HEADER.unpack(_read_exact(stream, HEADER.size))
     if magic != MAGIC:
