@@ -468,6 +468,7 @@ class _Children:
         with self.lock:
             if self.stopping:
                 _kill_group(proc)
+                proc.wait()  # reaped here: an unwaited Popen warns when collected
                 raise _Stop()
             self.procs.add(proc)
 
@@ -562,6 +563,8 @@ def _run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float
                 return "timeout", _JobFailed(f"Grading took longer than {timeout_s:g} s and was stopped.")
         finally:
             _kill_group(proc)  # leftovers of a finished child (its worker) go too
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
             children.discard(proc)
     if children.stopping:
         raise _Stop()

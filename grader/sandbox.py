@@ -242,7 +242,10 @@ def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_di
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts"):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     argv += ["--ro-bind", str(etc_dir / "passwd"), "/etc/passwd", "--ro-bind", str(etc_dir / "group"), "/etc/group"]
-    made = {"/", "/usr", "/etc"}
+    # The private /tmp comes before the interpreter's binds: an interpreter or venv that lives under
+    # /tmp (a CI clone, say) is then bound on top of it instead of being hidden by it.
+    argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    made = {"/", "/usr", "/etc", "/tmp"}
     roots = interpreter_roots()
     for root in roots:
         for parent in _ancestors(root):
@@ -262,8 +265,7 @@ def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_di
         for node in sorted(Path("/dev").glob("nvidia*")):
             argv += ["--dev-bind-try", str(node), str(node)]
         argv += ["--ro-bind-try", "/sys/bus/pci", "/sys/bus/pci", "--ro-bind-try", "/sys/module/nvidia", "/sys/module/nvidia"]
-    argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-             "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
+    argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
              "--perms", "0755", "--dir", SANDBOX_DIR,
              "--ro-bind", str(module_dir), f"{SANDBOX_DIR}/submission",
              "--ro-bind", str(lib_dir), f"{SANDBOX_DIR}/lib",

@@ -87,7 +87,7 @@ class Student:
         reply = self.worker.request({"op": "probe", "name": probe, "kwargs": arg(kwargs)},
                                     timeout or self.call_timeout_s, what)
         if not reply["ok"]:
-            raise CheckFailed(f"{what} failed: {error_text(reply['error'])}")
+            raise CheckFailed(f"{what} should run without error, but raised {error_text(reply['error'])}")
         return reply["value"]
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -95,7 +95,7 @@ class Student:
         reply = self.worker.request({"op": "call", "name": name, "args": arg(list(args)), "kwargs": arg(kwargs)},
                                     self.call_timeout_s, f"{name}()")
         if not reply["ok"]:
-            raise CheckFailed(f"{name}() raised {error_text(reply['error'])}")
+            raise CheckFailed(f"{name}() should run without error, but raised {error_text(reply['error'])}")
         return untag(reply["value"])
 
     def has(self, name: str) -> bool:
@@ -120,5 +120,5 @@ class Student:
 def outcome(result: dict[str, Any], what: str) -> Any:
     """The value of a guarded probe result, or CheckFailed with the student's error."""
     if not result.get("ok"):
-        raise CheckFailed(f"{what} raised {error_text(result.get('error') or {})}")
+        raise CheckFailed(f"{what} should run without error, but raised {error_text(result.get('error') or {})}")
     return result["value"]

@@ -39,7 +39,7 @@ def check_conv_relu(ctx, ref, cases: list[dict]) -> None:
                  f"b={case['b']}, stride={case['stride']}, padding={case['padding']})")
         if not result["ok"]:
             err = result["error"]
-            raise CheckFailed(f"{label} raised {err['type']}: {err['message']}")
+            raise CheckFailed(f"{label} should run without error, but raised {err['type']}: {err['message']}")
         expected = ref.conv_relu(torch.from_numpy(case["x"]), torch.from_numpy(case["w"]), case["b"],
                                  stride=case["stride"], padding=case["padding"]).numpy()
         expect_close(tensor_of(result["value"], label), expected, f"{label}\n(ReLU of the cross-correlation plus bias)")
@@ -102,7 +102,7 @@ def test_conv_output_size(ctx, ref):
         label = f"conv_output_size(n={n}, k={k}, s={s}, p={p}, d={d})"
         expected = ref.conv_output_size(n, k, s, p, d)
         if not result["ok"]:
-            raise CheckFailed(f"{label} raised {result['error']['type']}: {result['error']['message']}")
+            raise CheckFailed(f"{label} should run without error, but raised {result['error']['type']}: {result['error']['message']}")
         got = result["value"]
         if got["kind"] != "int":
             shown = got.get("value", got.get("type"))

@@ -33,7 +33,7 @@ def check_rf(ctx, ref, cases: list[list[list[int]]]) -> None:
         label += "  # (kernel, stride[, dilation]), first layer first"
         expected = ref.receptive_field([tuple(layer) for layer in case])
         if not result["ok"]:
-            raise CheckFailed(f"{label} raised {result['error']['type']}: {result['error']['message']}")
+            raise CheckFailed(f"{label} should run without error, but raised {result['error']['type']}: {result['error']['message']}")
         got = result["value"]
         if got["kind"] not in ("int", "numpy-int") and not (got["kind"] in ("float", "numpy-float") and float(got["value"]).is_integer()):
             raise CheckFailed(f"{label} should return a whole number ({expected}), got {got.get('value', got.get('type'))}.")
