@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -258,6 +259,10 @@ def test_a_daemon_is_gone_with_its_worker(tmp_path: Path) -> None:
         first.ensure_started()
         second.ensure_started()
         assert first.request({"op": "call", "name": "spawn_daemon"}, 20, "spawn_daemon()")["ok"]
+        # spawn_daemon returns before the grandchild has exec'd: give it a moment on a loaded machine.
+        deadline = time.monotonic() + 15
+        while not [p for p in leftovers(set()) if "ex4-hostile-marker" in p] and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert [p for p in leftovers(set()) if "ex4-hostile-marker" in p], "the daemon runs"
         namespaces = sandbox_namespaces(first)
         assert namespaces and namespaces != sandbox_namespaces(second)

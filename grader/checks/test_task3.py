@@ -278,8 +278,8 @@ def test_net_learns(ctx, ref):
     try:
         net.load_state_dict(state_dict(got["state"]))
     except (RuntimeError, KeyError) as exc:
-        raise CheckFailed(f"{what}: its weights do not fit the exercise's architecture, so its accuracy cannot be "
-                          f"measured ({str(exc).splitlines()[0]}).") from None
+        raise CheckFailed(f"{what}: its weights should fit the exercise's architecture so that its accuracy can be "
+                          f"measured, but they do not ({str(exc).splitlines()[0]}).") from None
     acc = accuracy(net, part(ctx.test, 0, TEST_IMAGES))
     ctx.cache["timing:grader_trains_net"] = got["images_per_s"]
     if acc < THRESHOLD:
