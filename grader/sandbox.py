@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from grader.config import CHECKS_DIR, GiB, MiB, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH, Limits
 from grader.errors import WorkerError
@@ -441,26 +441,37 @@ class Cgroup:
         self.peak()
         if self.v2:
             _try_write(self.dirs["v2"] / "cgroup.kill", "1")
-        for _ in range(50):
-            pids = set()
-            for folder in self.dirs.values():
-                try:
-                    pids |= {int(p) for p in (folder / "cgroup.procs").read_text().split()}
-                except (OSError, ValueError):
-                    pass
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
+        kill_until_gone(self.procs, rounds=50)
         for folder in self.dirs.values():
             for _ in range(50):
                 if _try_rmdir(folder):
                     break
                 time.sleep(0.02)
+
+
+    def procs(self) -> set[int]:
+        """The processes in the cgroup now."""
+        pids: set[int] = set()
+        for folder in self.dirs.values():
+            try:
+                pids |= {int(p) for p in (folder / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+        return pids
+
+
+def kill_until_gone(find: Callable[[], Iterable[int]], rounds: int) -> None:
+    """SIGKILL what `find` lists until it lists nothing (a fork can race one round), at most `rounds` times."""
+    for _ in range(rounds):
+        pids = list(find())
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
 
 
 def _own_cgroups() -> dict[str, str]:
@@ -682,16 +693,8 @@ class Worker:
         """SIGKILL every process of the slot's uid until none is left."""
         if self._slot is None or self.bwrap is None or not self.bwrap.setpriv:
             return
-        for _ in range(100):
-            pids = processes_of(self._slot.uid)
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
+        uid = self._slot.uid
+        kill_until_gone(lambda: processes_of(uid), rounds=100)
 
     close = kill
 

@@ -231,7 +231,7 @@ def test_has_no_network_and_cannot_reach_the_host(view: dict[str, Any]) -> None:
 
 @needs_bwrap
 def test_nothing_secret_in_argv_or_environment(view: dict[str, Any]) -> None:
-    assert set(view["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR", "TORCH_HOME",
+    assert set(view["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "OMP_WAIT_POLICY", "MPLCONFIGDIR", "TORCH_HOME",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
                                 "CUDA_VISIBLE_DEVICES", "LC_CTYPE", "PWD"}
     assert view["env"]["HOME"] == "/tmp"
