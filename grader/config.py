@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -174,8 +173,3 @@ def load_rubric(path: Path = RUBRIC_PATH) -> Rubric:
         if item.points < 0:
             raise ConfigError(f"Rubric item {item.id!r} has negative points.")
     return Rubric(tasks, checks, questions)
-
-
-def default_threads() -> int:
-    """Torch threads per process: the machine's cores, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))

@@ -63,6 +63,8 @@ def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
             timings = {"intake": time.perf_counter() - started}
             result = run_checks(intake, stem, folder, work, settings, rubric, timings)
         timings = dict(result.timings)
+        # Written once to time the report, and again below so that the files carry that time too
+        # (about 50 ms; the first write also leaves a verdict if anything after it fails).
         report_started = time.perf_counter()
         write_outputs(result, settings.out_dir)
         timings["report"] = time.perf_counter() - report_started

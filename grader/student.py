@@ -45,7 +45,7 @@ def arg(value: Any) -> Any:
 
 
 def untag(value: Any) -> Any:
-    """A tagged return value from the worker as Python data (tensors as torch tensors)."""
+    """A tagged reply of the worker's "call" op as Python data (tensors as torch tensors)."""
     import torch
 
     if isinstance(value, dict):
@@ -90,14 +90,6 @@ class Student:
             raise CheckFailed(f"{what} should run without error, but raised {error_text(reply['error'])}")
         return reply["value"]
 
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Call a student function directly and return its value."""
-        reply = self.worker.request({"op": "call", "name": name, "args": arg(list(args)), "kwargs": arg(kwargs)},
-                                    self.call_timeout_s, f"{name}()")
-        if not reply["ok"]:
-            raise CheckFailed(f"{name}() should run without error, but raised {error_text(reply['error'])}")
-        return untag(reply["value"])
-
     def has(self, name: str) -> bool:
         """Whether the module defines a name (after a successful import)."""
         self.worker.ensure_started()
@@ -106,10 +98,7 @@ class Student:
 
     def require(self, *names: str) -> None:
         """Fail the check at once, with the names, when the module lacks any of them."""
-        try:
-            missing = [n for n in names if not self.has(n)]
-        except WorkerError:
-            raise
+        missing = [n for n in names if not self.has(n)]
         if self.worker.import_error is not None:
             err = self.worker.import_error
             raise WorkerError(f"Importing your module failed, so nothing could be checked: {error_text(err)}", "import")

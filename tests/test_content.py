@@ -7,7 +7,6 @@ import difflib
 import importlib.util
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -81,21 +80,13 @@ def run_public_tests(folder: Path) -> tuple[int, dict[str, tuple[str, str]], flo
 
 def write_tiny_cifar(root: Path, per_batch: int = 4, test_size: int = 6) -> Path:
     """Write a small data set in CIFAR-10's on-disk format (md5 sums unlike the real files) under root."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
+    from grader.worker.probes import write_cifar
+
     rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        n = test_size if name == "test_batch" else per_batch
-        batch = {
-            "batch_label": name,
-            "labels": [int(v) for v in rng.integers(0, 10, n)],
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            "filenames": [f"{name}_{i}.png" for i in range(n)],
-        }
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}, f)
+    images = rng.integers(0, 256, (5 * per_batch + test_size, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, len(images))
+    train = (images[:-test_size], labels[:-test_size])
+    write_cifar(str(root), train, (images[-test_size:], labels[-test_size:]))
     return root
 
 

@@ -113,8 +113,6 @@ def handle(session: Session, request: dict[str, Any]) -> Any:
         args = from_plain(request.get("args", []))
         kwargs = from_plain(request.get("kwargs", {}))
         return to_plain(func(*args, **kwargs))
-    if op == "get":
-        return to_plain(getattr(session.module, request["name"]))
     if op == "probe":
         probe = probes.PROBES[request["name"]]
         return probe(session.module, **from_plain(request.get("kwargs", {})))
