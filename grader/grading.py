@@ -12,13 +12,14 @@ import tempfile
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_device
-from grader.errors import SubmissionRejected
+from grader.errors import GraderError, SubmissionRejected
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
 
 TRAIN_SAMPLE = 5000
@@ -61,7 +62,12 @@ def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
             result = rejected(stem, exc.reason, exc.flag, rubric, student)
         else:
             timings = {"intake": time.perf_counter() - started}
-            result = run_checks(intake, stem, folder, work, settings, rubric, timings)
+            try:
+                result = run_checks(intake, stem, folder, work, settings, rubric, timings)
+            except GraderError:
+                raise  # the set-up's fault (data, configuration): every submission would fail alike
+            except Exception as exc:  # noqa: BLE001 - a grader bug on one submission still leaves a verdict
+                result = replace(crash_result(zip_path, settings, exc), student=intake.student)
         timings = dict(result.timings)
         # Written once to time the report, and again below so that the files carry that time too
         # (about 50 ms; the first write also leaves a verdict if anything after it fails).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -60,3 +61,22 @@ def test_run_grades_a_submission(tmp_path, make_submission, reference_source):
                                        "--only", "test_conv_relu_stride1"])
     assert result.exit_code == 0, result.output
     assert "Mustermann-123456" in result.output and "report.html" in result.output
+
+
+def test_a_grader_bug_on_one_zip_leaves_a_verdict_for_each(tmp_path, make_submission, reference_source, monkeypatch):
+    import grader.grading
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in a hidden check")
+
+    monkeypatch.setattr(grader.grading, "run_checks", broken)
+    first = make_submission(reference_source, name="Erste-123456.zip")
+    second = make_submission(reference_source, name="Zweite-654321.zip")
+    result = CliRunner().invoke(main, ["run", str(first), str(second), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    for stem, number in (("Erste-123456", "123456"), ("Zweite-654321", "654321")):
+        data = json.loads((tmp_path / "out" / stem / "results.json").read_text())
+        assert "grader-error" in data["extra_data"]["flags"] and data["score"] == 0
+        assert data["extra_data"]["student"]["matriculation"] == number
+        assert "a TA will look at it" in data["output"]
+        assert "a bug in a hidden check" in (tmp_path / "out" / ".logs" / f"{stem}.log").read_text()
