@@ -2,8 +2,9 @@
 
 Prints, side by side in one run on the same data (the shipped CIFAR-10 subset or --data):
   - images/s of the exercise's setup (torchvision dataset with ToTensor, DataLoader batch 16,
-    2 workers, the reference Net and train(), Adam) and of the grader's two training checks
-    (preloaded tensors, batches by indexing);
+    2 workers, the reference Net and train(), Adam) on the real images, the same loop on synthetic
+    images (torchvision's FakeData: the setup issue 6 measured its 600 images/s on), and the
+    grader's two training checks (preloaded tensors, batches by indexing);
   - seconds to grade the bundled reference submission end to end, split into intake, set-up,
     worker start, each task's checks and the report;
   - peak memory of the grading process and of the student's worker.
@@ -40,6 +41,26 @@ def exercise_loop(ref, root: Path, epochs: int, device: str) -> float:
     ref.train(net, torch.nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), lr=1e-3), train_loader,
               test_loader, num_epochs=epochs, use_gpu=device == "cuda")
     return epochs * len(train_loader.dataset) / (time.perf_counter() - started)
+
+
+def synthetic_loop(ref, images: int, device: str) -> float:
+    """Training images/s of the same loop on torchvision's FakeData (random PIL images, ToTensor),
+    the synthetic CIFAR-shaped setup the speed issue quoted; its per-image PIL work costs more."""
+    import torchvision
+    from torchvision import transforms
+
+    fake = torchvision.datasets.FakeData(images, (3, 32, 32), 10, transform=transforms.ToTensor(), random_offset=0)
+    loader = torch.utils.data.DataLoader(fake, batch_size=16, shuffle=True, num_workers=2)
+    torch.manual_seed(0)
+    net = ref.Net().to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    criterion = torch.nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    for x, y in loader:
+        optimizer.zero_grad()
+        criterion(net(x.to(device)), y.to(device)).backward()
+        optimizer.step()
+    return images / (time.perf_counter() - started)
 
 
 def grader_checks(ref, root: Path, device: str) -> tuple[float, float]:
@@ -93,12 +114,15 @@ def main() -> None:
     print(f"  automatic points: {points:g}")
 
     exercise = exercise_loop(ref, root, args.epochs, device)
+    synthetic = synthetic_loop(ref, 5000, device)
     loop, student_train = grader_checks(ref, root, device)
-    print("\ntraining throughput on the same data:")
-    print(f"  exercise's own loop (its make_loaders and train(), batch 16, 2 workers): {exercise:8.0f} images/s")
-    print(f"  grader's loop on the student's Net (batch {t3.BATCH}):        {loop:8.0f} images/s  ({loop / exercise:.1f}x)")
-    print(f"  student's train() on grader batches (batch {t3.BATCH}):      {student_train:8.0f} images/s  "
-          f"({student_train / exercise:.1f}x)")
+    print("\ntraining throughput (images/s; ratios against the real-data loop, then the synthetic one):")
+    print(f"  exercise's own loop on the real images (make_loaders, train(), batch 16, 2 workers): {exercise:7.0f}")
+    print(f"  the same loop on synthetic images (FakeData + ToTensor, batch 16, 2 workers):      {synthetic:7.0f}")
+    print(f"  grader's loop on the student's Net (batch {t3.BATCH}, preloaded tensors):              {loop:7.0f}"
+          f"  ({loop / exercise:.1f}x / {loop / synthetic:.1f}x)")
+    print(f"  student's train() on grader batches (batch {t3.BATCH}, preloaded tensors):            {student_train:7.0f}"
+          f"  ({student_train / exercise:.1f}x / {student_train / synthetic:.1f}x)")
 
     print("\npeak memory (RSS) while grading the reference submission:")
     print(f"  grading process: {own_peak / 2**30:.2f} GiB")
