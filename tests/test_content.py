@@ -266,6 +266,44 @@ def test_load_cifar10_without_data_says_what_is_missing(tmp_path, reference):
         reference.load_cifar10(tmp_path / "nothing", train=True)
 
 
+# --- ResNet18 weights ----------------------------------------------------------------
+
+
+def test_load_resnet18_uses_weights_in_the_torch_cache_and_says_so(tmp_path, reference, monkeypatch):
+    """The pretrained path, with a seeded stand-in for the ImageNet checkpoint (those cannot be downloaded here)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(7)
+    stand_in = torchvision.models.resnet18(weights=None).state_dict()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    checkpoint = Path(torch.hub.get_dir()) / "checkpoints" / reference.RESNET18_CHECKPOINT
+    checkpoint.parent.mkdir(parents=True)
+    torch.save(stand_in, checkpoint)
+
+    model, note = reference.load_resnet18()
+    assert note.startswith("Using the pretrained ImageNet weights") and str(checkpoint) in note
+    assert not model.training
+    assert all(torch.equal(value, stand_in[key]) for key, value in model.state_dict().items())
+
+    explicit, note = reference.load_resnet18(weights_path=checkpoint)
+    assert "pretrained" in note and torch.equal(explicit.fc.weight, stand_in["fc.weight"])
+
+
+def test_load_resnet18_without_weights_falls_back_and_says_so(tmp_path, reference, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    before = torch.random.get_rng_state()
+    first, note = reference.load_resnet18(seed=3)
+    second, _ = reference.load_resnet18(seed=3)
+    other, _ = reference.load_resnet18(seed=4)
+    assert "No pretrained weights" in note and "random weights (seed 3)" in note
+    assert torch.equal(first.conv1.weight, second.conv1.weight)
+    assert not torch.equal(first.conv1.weight, other.conv1.weight)
+    assert torch.equal(torch.random.get_rng_state(), before), "building the model leaves the caller's RNG alone"
+
+
 # --- make_submission.py -------------------------------------------------------------
 
 
