@@ -43,7 +43,7 @@ def shipped_root() -> Path:
     tmp = Path(tempfile.mkdtemp(dir=DATA_CACHE, prefix=".unpack-"))
     try:
         with tarfile.open(SHIPPED_DATA) as tar:
-            tar.extractall(tmp, filter="data")
+            extract_plain(tar, tmp)
         try:
             tmp.rename(root)
         except OSError:
@@ -52,6 +52,28 @@ def shipped_root() -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def extract_plain(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract the plain files and folders of a tar archive inside dest, nothing that points outside.
+
+    Uses tarfile's "data" filter where this Python has it (3.11.4 and later); Debian 12's 3.11.2
+    lacks it, so there the same rule is applied to the member list by hand.
+    """
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:
+            raise DataError(f"{tar.name} holds {exc.tarinfo.name!r}, which is not a plain file inside the archive.") from exc
+        return
+    members = []
+    for member in tar.getmembers():
+        name = Path(member.name)
+        if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+            raise DataError(f"{tar.name} holds {member.name!r}, which is not a plain file inside the archive.")
+        member.mode &= 0o755
+        members.append(member)
+    tar.extractall(dest, members=members)
 
 
 def data_root(data_dir: Path | None) -> Path:

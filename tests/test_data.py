@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import pickle
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.data import BATCHES, data_root, load_split, sample, shipped_root
+from grader.data import BATCHES, data_root, extract_plain, load_split, sample, shipped_root
 from grader.errors import DataError
 
 
@@ -56,3 +58,50 @@ def test_missing_or_broken_data_is_a_clear_error(tmp_path):
     (tmp_path / "x" / BATCHES / "test_batch").write_bytes(b"garbage")
     with pytest.raises(DataError, match="Cannot read"):
         load_split(tmp_path / "x", False)
+
+
+def _tar(path: Path, members: dict[str, bytes], link: str | None = None) -> Path:
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link is not None:
+            info = tarfile.TarInfo("data/link")
+            info.type, info.linkname = tarfile.SYMTYPE, link
+            tar.addfile(info)
+    return path
+
+
+@pytest.fixture(params=["data filter", "python 3.11.2"])
+def extractor(request, monkeypatch):
+    """extract_plain as on a Python with tarfile's data filter, and as on Debian 12's 3.11.2 without it."""
+    if request.param == "python 3.11.2":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    return extract_plain
+
+
+def test_extract_plain_unpacks_files(tmp_path, extractor):
+    archive = _tar(tmp_path / "ok.tar.xz", {"sub/cifar-10-batches-py/test_batch": b"abc", "sub/README": b"r"})
+    with tarfile.open(archive) as tar:
+        extractor(tar, tmp_path / "out")
+    assert (tmp_path / "out/sub/cifar-10-batches-py/test_batch").read_bytes() == b"abc"
+
+
+@pytest.mark.parametrize("members, link", [({"../evil": b"x"}, None), ({"data/a": b"x"}, "/etc/passwd")])
+def test_extract_plain_refuses_what_points_outside(tmp_path, extractor, members, link):
+    archive = _tar(tmp_path / "bad.tar.xz", members, link)
+    with tarfile.open(archive) as tar, pytest.raises(DataError, match="not a plain file inside the archive"):
+        extractor(tar, tmp_path / "out")
+    assert not (tmp_path / "evil").exists()
+
+
+def test_extract_plain_never_writes_an_absolute_name_outside(tmp_path, extractor):
+    name = tmp_path / "abs" / "evil"
+    archive = _tar(tmp_path / "abs.tar.xz", {str(name): b"x"})
+    with tarfile.open(archive) as tar:
+        try:
+            extractor(tar, tmp_path / "out")  # the data filter strips the leading "/": inside out/
+        except DataError:
+            pass  # without it, refused
+    assert not name.exists()
