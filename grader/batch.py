@@ -6,6 +6,10 @@ Rules the TA can rely on:
   job …``, in its own session), which in turn runs the student's code in the sandboxed worker.
   A child that crashes, hangs past ``timeout_s`` or is killed gets a ``grader-error`` result
   (flag ``timeout`` too when it ran out of time); it never touches another submission.
+* Set-up failures stop the batch: a child that ends with a ConfigError, DataError or SandboxError
+  (the sandbox cannot start, the data is missing) would end alike for every submission, so the
+  batch stops with that error instead of recording crash verdicts; what finished stays cached
+  and a rerun after the fix goes on from there.
 * Cache: a submission's key is the SHA-256 of its zip's bytes and file name, the grader version
   and a hash of what changes results: the seed, data folder, device, threads, limits, accepted
   matriculation lengths, checks run, and the bytes of the rubric, the reference and the hidden
@@ -59,7 +63,7 @@ from typing import Any, Callable, Generator, Protocol
 import grader
 from grader.config import CHECKS_DIR, Settings, load_rubric
 from grader.outfiles import write_atomic
-from grader.errors import GraderError, SubmissionRejected
+from grader.errors import ConfigError, DataError, GraderError, SandboxError, SubmissionRejected
 from grader.moodle import Found, InputError, find_submissions
 from grader.scoring import GradingResult
 
@@ -510,6 +514,8 @@ def _grade_one(item: Item, settings: Settings, cache: Path, grade: GradeFn | str
     else:
         try:
             grade(item.found.zip_path, job_settings)
+        except tuple(SETUP_ERRORS.values()):
+            raise  # the set-up's fault: the batch stops, as with a child (see _run_child)
         except Exception as exc:  # noqa: BLE001 - a grader failure on one submission is that submission's result
             status, failure = "crashed", exc
     return record_result(item, job_settings, cache, status, failure, timeout_s, started)
@@ -537,6 +543,12 @@ def record_result(item: Item, job_settings: Settings, cache: Path, status: str, 
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     return status
+
+
+SETUP_FAILURE = "ex4-grader set-up failure: "
+"""How a child marks, on stderr, the GraderError that ended it."""
+SETUP_ERRORS: dict[int, type[GraderError]] = {e.exit_code: e for e in (ConfigError, DataError, SandboxError)}
+"""Child exit codes that mean the set-up is broken for every submission, and the error they raise here."""
 
 
 class _JobFailed(Exception):
@@ -569,8 +581,14 @@ def _run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float
     if children.stopping:
         raise _Stop()
     if code != 0:
-        tail = log_path.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL:]
-        return "crashed", _JobFailed(f"The grading process exited with code {code}.\n{tail}")
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        setup = SETUP_ERRORS.get(code)
+        if setup is not None and SETUP_FAILURE in text:
+            # Every submission would fail alike (a broken sandbox, missing data): stop the batch
+            # rather than record hundreds of crash verdicts; nothing is cached for this one.
+            message = text.rsplit(SETUP_FAILURE, 1)[1].strip()
+            raise setup(f"Grading {zip_path.name} failed: {message}")
+        return "crashed", _JobFailed(f"The grading process exited with code {code}.\n{text[-LOG_TAIL:]}")
     return "graded", None
 
 
@@ -788,7 +806,12 @@ def _job(argv: list[str]) -> None:
     module, _, name = target.partition(":")
     grade = getattr(importlib.import_module(module), name)
     settings = settings_from_json(json.loads(Path(settings_file).read_text(encoding="utf-8")))
-    grade(Path(zip_path), settings)
+    try:
+        grade(Path(zip_path), settings)
+    except GraderError as exc:
+        # The set-up's fault, not this submission's: the parent stops the batch on these codes.
+        print(f"{SETUP_FAILURE}{exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

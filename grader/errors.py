@@ -25,6 +25,15 @@ class DataError(GraderError):
     exit_code = 4
 
 
+class SandboxError(GraderError):
+    """The sandbox could not start the student's worker: the grading machine's fault, never the submission's."""
+
+    exit_code = 8
+
+    advice = ("This is the grading machine's problem, not the submission's: fix it (README, \"The sandbox\") "
+              "and grade again; results already finished are kept.")
+
+
 class SubmissionRejected(Exception):
     """A submission cannot be graded; `reason` says why in the student's terms.
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_device
-from grader.errors import GraderError, SubmissionRejected
+from grader.errors import GraderError, SandboxError, SubmissionRejected
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
 
 TRAIN_SAMPLE = 5000
@@ -135,6 +135,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     try:
         starter.join()
         timings["worker_start"] = time.perf_counter() - t
+        if worker.start_error is not None:
+            raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
         if worker.import_error is not None:
             err = worker.import_error
             flags.append("import-error")
@@ -147,6 +149,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
                          "--json-report", f"--json-report-file={report_file}", "--json-report-omit", "log", "streams",
                          "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
         timings["checks"] = time.perf_counter() - t
+        if worker.start_error is not None:  # a restart after a crash found the sandbox broken
+            raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         checks = checks_from_report(report, rubric)
         for task in sorted({c.task.split(".")[0] for c in checks}):

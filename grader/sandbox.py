@@ -106,8 +106,12 @@ class _DeadlineReader:
         return os.read(self.fd, min(n, 1 << 20))
 
 
-def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] = ()) -> None:
-    """Runs in the child before exec: its own session, its cgroup and its resource limits."""
+def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] = (), nproc: int | None = None) -> None:
+    """Runs in the child before exec: its own session, its cgroup and its resource limits.
+
+    `nproc` (RLIMIT_NPROC) is counted per real uid: the slot's own uid when the grader is root; else
+    the grader's user, whose other processes count too (see `Worker._launch`). None leaves it alone.
+    """
     os.setsid()
     if sys.platform.startswith("linux"):
         # Killed with the grading process even when that is SIGKILLed (a batch job past its time):
@@ -124,12 +128,11 @@ def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] 
     # CUDA reserves huge address ranges, so the address-space cap is for CPU workers only.
     if device == "cpu":
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    try:
-        # Counted per real uid: in the sandbox that is the slot's own uid, so one slot's fork
-        # bomb cannot take the process budget of another (root itself is never limited).
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    except (ValueError, OSError):
-        pass
+    if nproc is not None:
+        try:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        except (ValueError, OSError):
+            pass
 
 
 @functools.lru_cache(maxsize=1)
@@ -351,6 +354,17 @@ class Slot:
             self._fd = -1
 
 
+def tasks_of(uid: int) -> list[str]:
+    """The host's threads (what RLIMIT_NPROC counts) whose process has real uid `uid`, as /proc paths."""
+    tasks = []
+    for pid in processes_of(uid):
+        try:
+            tasks += [f"/proc/{pid}/task/{t}" for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            pass
+    return tasks
+
+
 def processes_of(uid: int) -> list[int]:
     """Pids of the host's processes whose real uid is `uid`."""
     pids = []
@@ -531,6 +545,10 @@ class Worker:
         self.starts = 0
         self.import_info: dict[str, Any] | None = None
         self.import_error: dict[str, Any] | None = None
+        self.exit_text = ""
+        """How the worker's last process ended, in words (set when it ended while answering)."""
+        self.start_error: str | None = None
+        """Why the worker never said hello (the sandbox is broken, not the submission); None when it did."""
         self.busy_s = 0.0
         self.peak_memory_bytes = 0
         """The largest peak memory of any of this worker's runs (cgroup peak, else the largest VmHWM)."""
@@ -539,6 +557,7 @@ class Worker:
         self.bwrap = bubblewrap() if spec.sandbox else None
         self._slot: Slot | None = None
         self._cgroup: Cgroup | None = None
+        self._pump_thread: threading.Thread | None = None
         if self.bwrap is not None:
             self.isolation = self._describe(None)
 
@@ -549,7 +568,8 @@ class Worker:
         user = (f"user {self._slot.uid if self._slot else f'{SLOT_UID_BASE}+slot'} with no capabilities"
                 if self.bwrap.setpriv else f"the grader's own user {os.geteuid()} in a user namespace")
         memory = (f"cgroup memory {_size(limits.memory_bytes)} and {limits.max_processes} processes"
-                  if cgroup is not None else f"{limits.max_processes} processes per user")
+                  if cgroup is not None else f"{limits.max_processes} processes"
+                  + (" for its user" if self.bwrap.setpriv else " in its user namespace"))
         if self.spec.device == "cpu":
             memory += f", address space {_size(limits.memory_bytes)}"
         return (f"bubblewrap sandbox ({user}, no network, read-only interpreter and submission, "
@@ -567,7 +587,7 @@ class Worker:
         bootstrap = (
             "import sys; sys.path.insert(0, sys.argv[1])\n"
             "from ex4worker.main import serve\n"
-            "serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))\n"
+            "serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))\n"
         )
         limits, device = spec.limits, spec.device
         if sys.platform.startswith("linux"):
@@ -586,28 +606,36 @@ class Worker:
             spec.workdir.chmod(0o755)
             home = Path("/tmp")
             cwd = spec.workdir
+            # RLIMIT_NPROC counts a real uid's processes. As root the sandbox runs as the slot's own
+            # uid: the cap applies before bubblewrap starts. Otherwise the uid is the TA's, whose
+            # desktop may run hundreds of threads: the worker sets the cap itself inside the user
+            # namespace, where the kernel (5.14 and later) counts only the sandbox's processes.
+            nproc, inside = (limits.max_processes, 0) if self.bwrap.setpriv else (None, limits.max_processes)
             argv = [*bwrap_argv(self.bwrap, uid, spec.module_dir, lib, spec.workdir / "etc", device),
                     sys.executable, "-I", "-c", bootstrap, f"{SANDBOX_DIR}/lib", f"{SANDBOX_DIR}/submission",
-                    str(spec.threads), str(request_r), str(reply_w)]
+                    str(spec.threads), str(request_r), str(reply_w), str(inside)]
             env = scrubbed_env(home, spec.threads, device, tmp=home)
         else:
             home = spec.workdir / f"run{self.starts}"
             (home / "tmp").mkdir(parents=True, exist_ok=True)
             cwd = home
+            # No namespace of its own: the budget is on top of what the grader's user already runs.
+            nproc = None if os.geteuid() == 0 else len(tasks_of(os.getuid())) + limits.max_processes
             argv = [sys.executable, "-I", "-c", bootstrap, str(lib), str(spec.module_dir), str(spec.threads),
-                    str(request_r), str(reply_w)]
+                    str(request_r), str(reply_w), "0"]
             env = scrubbed_env(home, spec.threads, device)
         self.proc = subprocess.Popen(
             argv, cwd=cwd, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(request_r, reply_w), preexec_fn=lambda: _limit_resources(limits, device, procs),
+            pass_fds=(request_r, reply_w), preexec_fn=lambda: _limit_resources(limits, device, procs, nproc),
         )
         os.close(request_r)
         os.close(reply_w)
         self._request_w, self._reply_r = request_w, reply_r
         self.starts += 1
         assert self.proc.stdout is not None
-        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True)
+        self._pump_thread.start()
 
     def _pump(self, stream: Any) -> None:
         with stream:
@@ -629,14 +657,38 @@ class Worker:
             return False
         if self.import_error is not None and self.proc is None:
             return False  # a module whose import killed or hung its worker would do it again
+        if self.start_error is not None:
+            return False  # a sandbox that failed to start once is broken for this grading
         self.kill()
         self._launch()
         return True
 
     def import_module(self) -> None:
-        """Import the student's module in the freshly launched worker (may run in another thread)."""
+        """Import the student's module in the freshly launched worker (may run in another thread).
+
+        First the worker's hello, sent before any student code is loaded: without it the sandbox
+        itself is broken, which `start_error` records (the grading process then stops with a
+        SandboxError, never a verdict against the student).
+        """
+        timeout = self.spec.limits.import_timeout_s
         try:
-            reply = self._exchange({"op": "import"}, self.spec.limits.import_timeout_s, "importing your module")
+            hello = self._receive(time.monotonic() + timeout, "starting", started=time.monotonic())
+        except WorkerError as exc:
+            why = {"crash": f"the worker process ended before it was ready ({self.exit_text})",
+                   "timeout": f"the worker was not ready within {timeout:.0f} s"}.get(exc.kind, exc.message)
+            hello = {"ok": False, "error": {"message": why}}
+        if not hello.get("ok"):
+            self.kill()
+            if self._pump_thread is not None:
+                self._pump_thread.join(timeout=2)  # the worker's last words (bubblewrap's error) into the log
+            err = hello.get("error") or {}
+            output = self.log.text().strip()
+            self.start_error = (f"The sandbox could not start the student's worker ({self.isolation}): "
+                                + ": ".join(str(err[k]) for k in ("type", "message") if err.get(k))
+                                + (f". Its output: {output[-600:]}" if output else "."))
+            return
+        try:
+            reply = self._exchange({"op": "import"}, timeout, "importing your module")
         except WorkerError as exc:
             self.kill()
             self.import_error = {"type": {"timeout": "TimeoutError", "crash": "WorkerEnded"}.get(exc.kind, "WorkerError"),
@@ -706,6 +758,8 @@ class Worker:
             raise WorkerError(f"Your code used up the time for the whole submission "
                               f"({self.spec.limits.total_timeout_s:.0f} s); the remaining checks were not run.", "budget")
         self.ensure_started()
+        if self.start_error is not None:
+            raise WorkerError(self.start_error, "sandbox")
         if self.import_error is not None:
             err = self.import_error
             raise WorkerError(f"Importing your module failed: {err.get('type', '')}: {err.get('message', '')}", "import")
@@ -728,6 +782,13 @@ class Worker:
         writer = threading.Thread(target=send, daemon=True)
         writer.start()
         try:
+            return self._receive(deadline, what, started)
+        finally:
+            writer.join(timeout=1)
+
+    def _receive(self, deadline: float, what: str, started: float) -> dict[str, Any]:
+        """The worker's next message; WorkerError if it dies, hangs past `deadline` or misbehaves."""
+        try:
             reply = protocol.read_message(_DeadlineReader(self._reply_r, deadline), self.spec.limits.max_message_bytes)
         except TimeoutError:
             self.kill()
@@ -740,7 +801,6 @@ class Worker:
             raise WorkerError(f"The worker's reply while {what} could not be read: {exc}.", "protocol") from None
         finally:
             self.busy_s += time.monotonic() - started
-        writer.join(timeout=1)
         if not isinstance(reply, dict) or "ok" not in reply:
             self.kill()
             raise WorkerError(f"The worker's reply while {what} was not a reply.", "protocol")
@@ -755,6 +815,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+        self.exit_text = self._describe_exit(code)
+        return self.exit_text
+
+    def _describe_exit(self, code: int | None) -> str:
+        """An exit code in words, with the likely cause of a signal death."""
         if code is None:
             return "it stopped answering"
         if code > 128 and self.bwrap is not None and code - 128 in signal.Signals._value2member_map_:

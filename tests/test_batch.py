@@ -25,6 +25,7 @@ from grader import batch
 from grader.batch import Progress, run_batch
 from grader.config import DEFAULT, Settings
 from grader.example import build_submission, build_zip
+from grader.errors import SandboxError
 from grader.moodle import InputError, read_worksheet
 from grader.overrides import OverridesError
 from tests.test_moodle import WORKSHEETS, moodle_import_target
@@ -56,6 +57,9 @@ def _grade(zip_path, settings, child):
         return result
     with zipfile.ZipFile(zip_path) as zf:
         code = zf.read("exercise4.py").decode()
+    if "SANDBOX-BROKEN" in code and os.environ.get("FAKE_SANDBOX_BROKEN"):
+        from grader.errors import SandboxError
+        raise SandboxError("The sandbox could not start the student's worker: bwrap: no permission.")
     if "os._exit" in code:
         if child:
             os._exit(3)
@@ -292,6 +296,22 @@ def test_children_contain_crashes_and_hangs(tmp_path, fake):
     # A rerun grades nothing: crashes and timeouts are results too.
     again = run_batch(tmp_path / "download", settings(out), workers=2, timeout_s=10, grade="fakegrader:grade_child")
     assert again.graded_now == 0 and again.cached == 5
+
+
+def test_a_broken_sandbox_stops_the_batch_without_crash_verdicts(tmp_path, fake, monkeypatch):
+    term = [t for t in TERM if t[1] in ("1001", "1002")] + [("Ali Broken", "1099", "Broken-999999.zip",
+                                                             "# SANDBOX-BROKEN\n" + REFERENCE, T0)]
+    download = make_download(tmp_path / "download", term)
+    out = tmp_path / "reports"
+    monkeypatch.setenv("FAKE_SANDBOX_BROKEN", "1")
+    with pytest.raises(SandboxError, match="Broken-999999.zip failed: The sandbox could not start.*bwrap: no permission"):
+        run_batch(download, settings(out), workers=1, grade="fakegrader:grade_child")
+    assert not (out / "Broken-999999").exists() and not (out / "grades.csv").exists()
+    monkeypatch.delenv("FAKE_SANDBOX_BROKEN")  # the TA fixes the machine and runs the batch again
+    summary = run_batch(download, settings(out), workers=1, grade="fakegrader:grade_child")
+    status = {e.item.slot: (e.status, e.cached) for e in summary.entries}
+    assert status["Broken-999999"] == ("graded", False), "no crash verdict was cached for it"
+    assert {s for s, _ in status.values()} == {"graded"} and summary.graded_now + summary.cached == 3
 
 
 def test_interrupted_run_resumes_with_the_same_results(tmp_path, fake):

@@ -35,7 +35,11 @@ def status():
     for line in open("/proc/self/status"):
         key, _, value = line.partition(":")
         fields[key] = value.strip()
-    return {k: fields.get(k, "") for k in ("Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+    out = {k: fields.get(k, "") for k in ("Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+    for line in open("/proc/self/limits"):
+        if line.startswith("Max processes"):
+            out["max_processes"] = line.split()[2]
+    return out
 
 
 def look(paths, port):
@@ -191,6 +195,7 @@ def test_runs_as_an_unprivileged_slot_user_without_capabilities(probe_worker: Wo
     for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(status[cap], 16) == 0, (cap, status[cap])
     assert status["NoNewPrivs"] == "1"
+    assert status["max_processes"] == str(Limits().max_processes)
     assert probe_worker.isolation.startswith("bubblewrap sandbox (user ")
     assert "no network" in probe_worker.isolation and "private /tmp of 512 MiB" in probe_worker.isolation
 
@@ -283,6 +288,63 @@ def test_a_daemon_is_gone_with_its_worker(tmp_path: Path) -> None:
     finally:
         first.kill()
         second.kill()
+
+
+@needs_bwrap
+def test_without_a_slot_uid_the_process_cap_is_set_inside_the_namespace(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as a TA's own user, RLIMIT_NPROC would count the TA's desktop too (hundreds of threads):
+    the cap must not be set on bubblewrap (which then cannot even clone), but by the worker inside its
+    user namespace, where only the sandbox's processes count."""
+    require_bubblewrap()
+    bw = bubblewrap()
+    assert bw is not None
+    monkeypatch.setattr(sandbox, "bubblewrap", lambda: sandbox.Bubblewrap(bw.bwrap, None))
+    (tmp_path / "module").mkdir()
+    (tmp_path / "module" / "exercise4.py").write_text(PROBE_MODULE)
+    worker = Worker(WorkerSpec(tmp_path / "module", tmp_path / "work", Limits(call_timeout_s=20, max_processes=48)))
+    try:
+        worker.ensure_started()
+        assert worker.import_error is None and worker.start_error is None
+        outside = Path(f"/proc/{worker.proc.pid}/limits").read_text()
+        assert "Max processes" in outside and " 48 " not in next(
+            line for line in outside.splitlines() if line.startswith("Max processes"))
+        reply = worker.request({"op": "call", "name": "status", "args": []}, 20, "status()")
+        assert sandbox_untag(reply["value"])["max_processes"] == "48"
+        assert "48 processes" in worker.isolation
+    finally:
+        worker.kill()
+
+
+@needs_bwrap
+def test_a_sandbox_that_cannot_start_stops_grading_and_blames_no_student(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_submission: Any) -> None:
+    from dataclasses import replace
+
+    from grader.config import DEFAULT
+    from grader.errors import SandboxError
+    from grader.grading import grade_submission
+
+    require_bubblewrap()
+    argv = sandbox.bwrap_argv
+    monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a: [*argv(*a), "--no-such-bubblewrap-option"])
+    zip_path = make_submission(REFERENCE_PATH.read_text(encoding="utf-8"))
+    settings = replace(DEFAULT, out_dir=tmp_path / "reports", only=("test_conv_relu_stride1",))
+    with pytest.raises(SandboxError) as raised:
+        grade_submission(zip_path, settings)
+    assert "The sandbox could not start the student's worker" in raised.value.message
+    assert "no-such-bubblewrap-option" in raised.value.message, "bubblewrap's own words reach the TA"
+    assert raised.value.exit_code == 8
+    assert not (tmp_path / "reports" / "Mustermann-123456" / "results.json").exists(), "no verdict against the student"
+
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    ran = CliRunner().invoke(main, ["run", str(zip_path), "--out", str(tmp_path / "cli"), "--only", "test_conv_relu_stride1"])
+    assert ran.exit_code == 8, ran.output
+    assert "could not start the student's worker" in ran.output and "Traceback" not in ran.output
+    assert not (tmp_path / "cli" / "Mustermann-123456").exists()
 
 
 # ---------------------------------------------------------------------- detection and fallback

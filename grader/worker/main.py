@@ -27,11 +27,19 @@ class Session:
         self.threads = threads
         self.module: Any = None
 
-    def import_student(self) -> dict[str, Any]:
-        """Import the student's module from its folder; report what it defines."""
+    def start(self, max_processes: int) -> dict[str, Any]:
+        """Before any student code: the process limit, torch and its threads; what the hello reports."""
+        import resource
+
+        if max_processes > 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
         import torch
 
         torch.set_num_threads(self.threads)
+        return {"pid": os.getpid(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+    def import_student(self) -> dict[str, Any]:
+        """Import the student's module from its folder; report what it defines."""
         path = os.path.join(self.module_dir, MODULE_NAME + ".py")
         sys.path.insert(0, self.module_dir)
         spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
@@ -119,12 +127,24 @@ def handle(session: Session, request: dict[str, Any]) -> Any:
     raise ValueError(f"unknown request {op!r}")
 
 
-def serve(module_dir: str, threads: int, request_fd: int = 3, reply_fd: int = 4) -> None:
-    """Answer requests until the channel closes."""
+def serve(module_dir: str, threads: int, request_fd: int = 3, reply_fd: int = 4, max_processes: int = 0) -> None:
+    """Say hello, then answer requests until the channel closes.
+
+    The hello (sent before any student code is loaded) tells the grader that the sandbox works:
+    this process started, set its limits and imported torch. A failure before it is the grading
+    machine's, never the student's. `max_processes` > 0 caps this user's processes from here on:
+    inside the sandbox's own user namespace, where the kernel counts only the sandbox's processes.
+    """
     requests = io.open(request_fd, "rb", buffering=0)
     replies = io.open(reply_fd, "wb", buffering=0)
     # Later fds are the student's business; keep ours away from accidental closes of 3/4.
     session = Session(module_dir, threads)
+    try:
+        hello = session.start(max_processes)
+    except BaseException as exc:  # noqa: BLE001 - the grader reports it as a broken sandbox
+        protocol.write_message(replies, {"ok": False, "error": describe_error(exc)})
+        return
+    protocol.write_message(replies, {"ok": True, "value": hello})
     while True:
         try:
             request = protocol.read_message(requests, 1 << 31)
