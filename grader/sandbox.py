@@ -275,6 +275,9 @@ def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_di
              "--perms", "0755", "--dir", SANDBOX_DIR,
              "--ro-bind", str(module_dir), f"{SANDBOX_DIR}/submission",
              "--ro-bind", str(lib_dir), f"{SANDBOX_DIR}/lib",
+             # The root is bubblewrap's own tmpfs, without a size limit: read-only, or a worker
+             # running as the TA's own user (who owns it in the namespace) could fill memory there.
+             "--remount-ro", "/",
              "--chdir", "/tmp"]
     if bw.setpriv is not None:
         argv += [bw.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
@@ -352,6 +355,39 @@ class Slot:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def sandbox_namespaces(bwrap_pid: int) -> set[str]:
+    """The PID namespaces of a running bubblewrap's children (its sandbox), other than this process's."""
+    found = set()
+    for task in Path(f"/proc/{bwrap_pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                found.add(os.readlink(f"/proc/{child}/ns/pid"))
+            except OSError:
+                pass
+    found.discard(os.readlink("/proc/self/ns/pid"))
+    return found
+
+
+def processes_in(namespaces: set[str]) -> list[int]:
+    """Pids of the host's live processes in one of the given PID namespaces (zombies are already gone)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") in namespaces:
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in "ZX":
+                    pids.append(int(entry))
+        except (OSError, IndexError):
+            pass
+    return pids
 
 
 def tasks_of(uid: int) -> list[str]:
@@ -707,6 +743,7 @@ class Worker:
             return
         self.proc = None
         self._record_peak(proc.pid)
+        namespaces = sandbox_namespaces(proc.pid) if self.bwrap is not None and not self.bwrap.setpriv else set()
         try:
             # The sandbox's init dies with bwrap (--die-with-parent), and with it the whole PID namespace.
             os.killpg(proc.pid, signal.SIGKILL)
@@ -716,6 +753,10 @@ class Worker:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if namespaces:
+            # Without a slot uid to sweep: the sandbox's PID namespace dies with its init, but
+            # its processes take a moment to go; wait until the last one has.
+            kill_until_gone(lambda: processes_in(namespaces), rounds=250)
         if self._cgroup is not None:
             self._cgroup.kill_and_remove()
             self.peak_memory_bytes = max(self.peak_memory_bytes, self._cgroup.peak_bytes)
