@@ -474,8 +474,8 @@ def show_overlays(x: torch.Tensor, activations: Mapping[str, torch.Tensor]) -> F
 
 
 def saliency_maps(X: torch.Tensor, y: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """Return |d score_y / d X|, maximum over colour channels, each map scaled to [0, 1]: shape (N, H, W)."""
-    ### STUB: Task 4.5: saliency_maps(): gradient of the class score (not the loss) w.r.t. X, abs, max over channels, scale each image's map to [0, 1]; leave the weights as they were
+    """Return |d score_y / d X|, maximum over colour channels, each map divided by its own maximum: shape (N, H, W)."""
+    ### STUB: Task 4.5: saliency_maps(): gradient of the class score (not the loss) w.r.t. X, abs, max over channels, divide each image's map by its own maximum (so it lies in [0, 1]); leave the weights as they were
     ### BEGIN SOLUTION
     was_training = model.training
     model.eval()

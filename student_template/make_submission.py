@@ -107,19 +107,78 @@ def name_problems(filename: str) -> list[str]:
     return problems
 
 
-def pdf_problems(data: bytes, label: str) -> list[str]:
-    """Return what is wrong with the bytes of a PDF (empty when it looks like a real one)."""
-    if not data.startswith(b"%PDF-"):
+# "The PDF shows the code", the grader's rule (tests/test_naming_agreement.py checks that both agree):
+# the code's lines of at least 12 non-blank characters (at most 400, evenly sampled), compared by
+# their first 48 non-blank characters with the PDF's text without whitespace; half must be found.
+PDF_LINE_MIN_CHARS = 12
+PDF_LINE_KEY_CHARS = 48
+PDF_MAX_LINES = 400
+PDF_MAX_PAGES = 200
+PDF_SHOWS_CODE_FRACTION = 0.5
+_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2212": "-",
+                             "\u2013": "-", "\u00a0": " "})
+
+
+def _squash(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHY).split())
+
+
+def code_keys(code_text: str) -> list[str]:
+    """The lines of code looked for in the PDF, without blanks and cut to their start."""
+    keys = list(dict.fromkeys(_squash(line)[:PDF_LINE_KEY_CHARS] for line in code_text.splitlines()
+                              if len(_squash(line)) >= PDF_LINE_MIN_CHARS))
+    if len(keys) > PDF_MAX_LINES:
+        step = len(keys) / PDF_MAX_LINES
+        keys = [keys[int(i * step)] for i in range(PDF_MAX_LINES)]
+    return keys
+
+
+def pdf_problems(data: bytes, label: str, code_text: str = "") -> list[str]:
+    """Return what is wrong with the bytes of a PDF (empty when it is readable and shows code_text)."""
+    if b"%PDF-" not in data[:1024]:
         return [f"{label} is not a PDF (it does not start with %PDF-); export or print your code to PDF."]
     try:
         import pypdf
     except ImportError:
         return []
     try:
-        pages = len(pypdf.PdfReader(io.BytesIO(data)).pages)
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            return [f"{label} is password-protected; the grader cannot read it."]
+        texts = []
+        for page in reader.pages[:PDF_MAX_PAGES]:
+            try:
+                texts.append(page.extract_text() or "")
+            except Exception:  # one broken page should not hide the others
+                continue
     except Exception as exc:  # pypdf raises many kinds; any of them means an unreadable PDF.
         return [f"{label} cannot be read as a PDF ({type(exc).__name__}: {exc})."]
-    return [] if pages else [f"{label} has no pages."]
+    keys = code_keys(code_text)
+    if not keys:
+        return []
+    hay = _squash("\n".join(texts))
+    if not hay:
+        return [f"{label} has no text the grader can read (a scan or an image?): print your code to PDF "
+                "so that its text can be selected."]
+    found = sum(1 for key in keys if key in hay)
+    if found / len(keys) < PDF_SHOWS_CODE_FRACTION:
+        return [f"{label} does not show your code: only {found} of its {len(keys)} lines were found in the "
+                f"PDF's text (at least {PDF_SHOWS_CODE_FRACTION:.0%} needed). Export the PDF again from the "
+                "code you hand in."]
+    return []
+
+
+def code_text_of(code_name: str, data: bytes) -> str:
+    """The text a PDF of this code file should show: the module, or a notebook's code cells."""
+    try:
+        text = data.decode("utf-8-sig")
+        if not code_name.endswith(".ipynb"):
+            return text
+        cells = json.loads(text).get("cells", [])
+        return "\n\n".join("".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+                           for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+    except (UnicodeDecodeError, ValueError, AttributeError, TypeError):
+        return ""
 
 
 def notebook_to_module(text: str) -> str:
@@ -205,8 +264,11 @@ def check_zip(path: Path, timeout: float = IMPORT_TIMEOUT_S) -> list[str]:
         return problems + [f"{path.name} is not a readable zip file ({exc})."]
     if not pdfs:
         problems.append("The zip holds no PDF of your code; add one (e.g. print the notebook or module to PDF).")
-    for name, data in pdf_data.items():
-        problems += pdf_problems(data, name)
+    code_text = code_text_of(code, code_data) if code else ""
+    # Like the grader: with several PDFs, one that shows the code is enough.
+    pdf_verdicts = [pdf_problems(data, name, code_text) for name, data in pdf_data.items()]
+    if pdf_verdicts and all(pdf_verdicts):
+        problems += pdf_verdicts[0] if len(pdf_verdicts) == 1 else [p for v in pdf_verdicts for p in v]
     if code is None:
         problems.append(f"The zip holds no code: add {MODULE_NAME}.py or your notebook ({MODULE_NAME}.ipynb).")
     else:

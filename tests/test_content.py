@@ -20,6 +20,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from grader.data import extract_plain
 from grader.errors import ConfigError
 from grader.template import BEGIN, END, STUB, build_template, render_template, stub_source, template_diff
 
@@ -307,12 +308,20 @@ def test_load_resnet18_without_weights_falls_back_and_says_so(tmp_path, referenc
 # --- make_submission.py -------------------------------------------------------------
 
 
-def make_pdf(path: Path) -> Path:
-    """Write a real one-page PDF to path."""
+def make_pdf(path: Path, code: str = "def conv_relu(x, w, b): ...\n") -> Path:
+    """Write a real PDF showing `code` as text (as students print their code) to path."""
+    from grader.example import code_pdf
+
+    path.write_bytes(code_pdf(code))
+    return path
+
+
+def blank_pdf(path: Path) -> Path:
+    """A real one-page PDF with no text at all (a scan, say)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(2, 2))
-    fig.add_subplot().text(0.1, 0.5, "def conv_relu(x, w, b): ...")
+    fig.figimage(np.random.default_rng(0).random((100, 100)))  # pixels only, as a scanned page
     fig.savefig(path, format="pdf")
     return path
 
@@ -343,7 +352,8 @@ LIGHT_CODE = " = ".join(CONTRACT_NAMES) + " = None\n"
 @pytest.fixture(scope="module")
 def good_members(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("good")
-    return {"exercise4.py": LIGHT_CODE.encode(), "exercise4.pdf": make_pdf(folder / "exercise4.pdf").read_bytes()}
+    return {"exercise4.py": LIGHT_CODE.encode(),
+            "exercise4.pdf": make_pdf(folder / "exercise4.pdf", LIGHT_CODE).read_bytes()}
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +392,7 @@ def test_submission_names_that_break_the_convention(submission_script, name):
 
 def test_make_submission_builds_a_good_zip(tmp_path):
     (tmp_path / "exercise4.py").write_bytes((SOLUTIONS / "exercise4.py").read_bytes())
-    make_pdf(tmp_path / "exercise4.pdf")
+    make_pdf(tmp_path / "exercise4.pdf", (SOLUTIONS / "exercise4.py").read_text(encoding="utf-8"))
     done = run_submission_script("Meyer-Lüdenscheidt", "112233", "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "looks good" in done.stdout
@@ -419,15 +429,20 @@ PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return 
         ("Mustermann-123456.zip", {"exercise4.pdf": None}, "holds no PDF"),
         ("Mustermann-123456.zip", {"exercise4.pdf": b"just text, renamed\n"}, "is not a PDF"),
         ("Mustermann-123456.zip", {"exercise4.pdf": b"%PDF-1.4\nbroken"}, "cannot be read as a PDF"),
+        ("Mustermann-123456.zip", {"exercise4.pdf": "stale"}, "does not show your code: only 0 of its 1 lines"),
+        ("Mustermann-123456.zip", {"exercise4.pdf": "blank"}, "has no text the grader can read"),
         ("Mustermann-123456.zip", {"exercise4.py": None}, "holds no code"),
         ("Mustermann-123456.zip", {"exercise4.py": BAD_CODE.encode()}, "does not import: ModuleNotFoundError"),
         ("Mustermann-123456.zip", {"exercise4.py": b"def broken(:\n"}, "does not import: SyntaxError"),
         ("Mustermann-123456.zip", {"exercise4.py": PARTIAL_CODE.encode()}, "does not define W1, W2"),
     ],
-    ids=["bad-name", "short-number", "space", "no-pdf", "fake-pdf", "broken-pdf", "no-code", "import-error",
-         "syntax-error", "missing-names"],
+    ids=["bad-name", "short-number", "space", "no-pdf", "fake-pdf", "broken-pdf", "stale-pdf", "blank-pdf", "no-code",
+         "import-error", "syntax-error", "missing-names"],
 )
 def test_make_submission_names_each_problem(tmp_path, good_members, zip_name, change, expected):
+    pdfs = {"stale": lambda: make_pdf(tmp_path / "stale.pdf", "def conv_relu(x, w, b): return None\n").read_bytes(),
+            "blank": lambda: blank_pdf(tmp_path / "blank.pdf").read_bytes()}
+    change = {name: pdfs[data]() if isinstance(data, str) else data for name, data in change.items()}
     members = {name: data for name, data in {**good_members, **change}.items() if data is not None}
     target = make_zip(tmp_path / zip_name, members)
     done = run_submission_script("--check", str(target), cwd=tmp_path)
@@ -462,7 +477,7 @@ def cifar_root(tmp_path_factory) -> Path:
         return UNPACKED_DATA
     root = tmp_path_factory.mktemp("cifar10-subset")
     with tarfile.open(SHIPPED_DATA) as tar:
-        tar.extractall(root, filter="data")
+        extract_plain(tar, root)
     return root
 
 
