@@ -425,7 +425,7 @@ PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return 
     [
         ("Mustermann_123456.zip", {}, "naming convention"),
         ("Mustermann-12345.zip", {}, "6 to 8 digits"),
-        ("Muster mann-123456.zip", {}, "The surname must be letters"),
+        ("Muster mann-123456.zip", {}, "Write spaces as hyphens: Muster-mann-123456.zip"),
         ("Mustermann-123456.zip", {"exercise4.pdf": None}, "holds no PDF"),
         ("Mustermann-123456.zip", {"exercise4.pdf": b"just text, renamed\n"}, "is not a PDF"),
         ("Mustermann-123456.zip", {"exercise4.pdf": b"%PDF-1.4\nbroken"}, "cannot be read as a PDF"),

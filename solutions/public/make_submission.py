@@ -103,6 +103,7 @@ def name_problems(filename: str) -> list[str]:
             problems.append(
                 f"The surname must be letters, with apostrophes only between letters and hyphens only "
                 f"between parts, got {surname!r}."
+                + (f" Write spaces as hyphens: {'-'.join(surname.split())}-{number}.zip." if " " in surname.strip() else "")
             )
     return problems
 
