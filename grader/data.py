@@ -6,6 +6,7 @@ their pickles here is reading trusted data.
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import tarfile
@@ -60,17 +61,18 @@ def extract_plain(tar: tarfile.TarFile, dest: Path) -> None:
     Uses tarfile's "data" filter where this Python has it (3.11.4 and later); Debian 12's 3.11.2
     lacks it, so there the same rule is applied to the member list by hand.
     """
+    archive = os.fsdecode(tar.name) if tar.name else "the archive"
     if hasattr(tarfile, "data_filter"):
         try:
             tar.extractall(dest, filter="data")
         except tarfile.FilterError as exc:
-            raise DataError(f"{tar.name} holds {exc.tarinfo.name!r}, which is not a plain file inside the archive.") from exc
+            raise DataError(f"{archive} holds {exc.tarinfo.name!r}, which is not a plain file inside the archive.") from exc
         return
     members = []
     for member in tar.getmembers():
         name = Path(member.name)
         if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
-            raise DataError(f"{tar.name} holds {member.name!r}, which is not a plain file inside the archive.")
+            raise DataError(f"{archive} holds {member.name!r}, which is not a plain file inside the archive.")
         member.mode &= 0o755
         members.append(member)
     tar.extractall(dest, members=members)

@@ -833,7 +833,7 @@ class Worker:
             reply = protocol.read_message(_DeadlineReader(self._reply_r, deadline), self.spec.limits.max_message_bytes)
         except TimeoutError:
             self.kill()
-            raise WorkerError(f"Your code did not finish {what} within {timeout:.0f} seconds and was stopped.",
+            raise WorkerError(f"Your code did not finish {what} within {deadline - started:.0f} seconds and was stopped.",
                               "timeout") from None
         except EOFError:
             raise WorkerError(f"Your code ended the worker process while {what} ({self._exit_text()}).", "crash") from None
