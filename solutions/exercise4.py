@@ -52,8 +52,9 @@ B1 = B2 = B3 = -1.0
 def conv_relu(
     x: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor, stride: int = 1, padding: int = 0
 ) -> torch.Tensor:
-    """Return ReLU(x ⋆ w + b) for a 2-D input x and a 2-D kernel w, as a 2-D tensor."""
-    ### STUB: Task 1(a): conv_relu(): compute ReLU(x ⋆ w + b) with torch.nn.functional.conv2d (add the batch and channel dimensions, remove them again)
+    """Return ReLU(w * x + b) for a 2-D input x and a 2-D kernel w, as a 2-D tensor (* as in the exercise:
+    the cross-correlation that torch.nn.functional.conv2d computes, no kernel flip)."""
+    ### STUB: Task 1(a): conv_relu(): compute ReLU(w * x + b) with torch.nn.functional.conv2d (add the batch and channel dimensions, remove them again)
     ### BEGIN SOLUTION
     x = torch.as_tensor(x)
     dtype = x.dtype if x.is_floating_point() else torch.float32
@@ -159,7 +160,7 @@ def load_cifar10(
 
 def make_transform(augment: bool = False, normalize: bool = False) -> transforms.Compose:
     """Return the CIFAR-10 transform: optional augmentation, ToTensor, optional normalization."""
-    ### STUB: Task 3.4: make_transform(): with augment flip, crop 32 (padding 4) and ColorJitter before ToTensor; with normalize Normalize(0.5, 0.5) after it
+    ### STUB: Task 3.4: make_transform(): with augment flip, crop 32 (padding 4) and ColorJitter (give it non-zero settings, e.g. brightness=0.2) before ToTensor; with normalize Normalize(0.5, 0.5) after it
     ### BEGIN SOLUTION
     steps: list = []
     if augment:

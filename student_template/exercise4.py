@@ -52,9 +52,10 @@ B1 = B2 = B3 = -1.0
 def conv_relu(
     x: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor, stride: int = 1, padding: int = 0
 ) -> torch.Tensor:
-    """Return ReLU(x ⋆ w + b) for a 2-D input x and a 2-D kernel w, as a 2-D tensor."""
+    """Return ReLU(w * x + b) for a 2-D input x and a 2-D kernel w, as a 2-D tensor (* as in the exercise:
+    the cross-correlation that torch.nn.functional.conv2d computes, no kernel flip)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Task 1(a): conv_relu(): compute ReLU(x ⋆ w + b) with torch.nn.functional.conv2d (add the batch and channel dimensions, remove them again)")
+    raise NotImplementedError("Task 1(a): conv_relu(): compute ReLU(w * x + b) with torch.nn.functional.conv2d (add the batch and channel dimensions, remove them again)")
 
 
 # Task 1(a) and 1(c): ReLU(w * x + b) computed by hand, as lists of rows.
@@ -138,7 +139,7 @@ def load_cifar10(
 def make_transform(augment: bool = False, normalize: bool = False) -> transforms.Compose:
     """Return the CIFAR-10 transform: optional augmentation, ToTensor, optional normalization."""
     # YOUR CODE HERE
-    raise NotImplementedError("Task 3.4: make_transform(): with augment flip, crop 32 (padding 4) and ColorJitter before ToTensor; with normalize Normalize(0.5, 0.5) after it")
+    raise NotImplementedError("Task 3.4: make_transform(): with augment flip, crop 32 (padding 4) and ColorJitter (give it non-zero settings, e.g. brightness=0.2) before ToTensor; with normalize Normalize(0.5, 0.5) after it")
 
 
 def make_loaders(

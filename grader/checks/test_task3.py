@@ -85,6 +85,16 @@ def test_transform_normalize(ctx):
     expect_close(output(p, 0, what), plain, f"{what} should map each channel to (x - 0.5) / 0.5", atol=1e-5)
 
 
+def jitter_changes_colours(params: dict) -> bool:
+    """Whether a ColorJitter's ranges (None, or [low, high] factors; hue as a shift) can change a pixel."""
+    neutral = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "hue": 0.0}
+    for name, centre in neutral.items():
+        value = params.get(name)
+        if isinstance(value, list) and any(isinstance(v, (int, float)) and abs(v - centre) > 1e-9 for v in value):
+            return True
+    return False
+
+
 def test_transform_augment(ctx):
     p = pipeline(ctx, True, False)
     what = "make_transform(augment=True)"
@@ -96,6 +106,10 @@ def test_transform_augment(ctx):
     for needed in ("RandomHorizontalFlip", "RandomCrop", "ColorJitter"):
         if needed not in before:
             problems.append(f"{needed} before ToTensor()")
+    jitter = next((s for s in p["steps"] if s["type"] == "ColorJitter"), None)
+    if jitter is not None and not jitter_changes_colours(jitter["params"]):
+        problems.append("ColorJitter with settings that change colours, e.g. ColorJitter(brightness=0.2, contrast=0.2) "
+                        "(ColorJitter() with no arguments leaves every image as it is)")
     crop = next((s for s in p["steps"] if s["type"] == "RandomCrop"), None)
     if crop is not None:
         size, padding = crop["params"].get("size"), crop["params"].get("padding")
