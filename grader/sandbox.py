@@ -390,6 +390,14 @@ def processes_in(namespaces: set[str]) -> list[int]:
     return pids
 
 
+def fallback_nproc(max_processes: int) -> int | None:
+    """RLIMIT_NPROC for a worker without a sandbox: none for root (never limited), else the budget on
+    top of the threads the grader's user already runs (which the kernel counts too)."""
+    if os.geteuid() == 0:
+        return None
+    return len(tasks_of(os.getuid())) + max_processes
+
+
 def tasks_of(uid: int) -> list[str]:
     """The host's threads (what RLIMIT_NPROC counts) whose process has real uid `uid`, as /proc paths."""
     tasks = []
@@ -655,8 +663,7 @@ class Worker:
             home = spec.workdir / f"run{self.starts}"
             (home / "tmp").mkdir(parents=True, exist_ok=True)
             cwd = home
-            # No namespace of its own: the budget is on top of what the grader's user already runs.
-            nproc = None if os.geteuid() == 0 else len(tasks_of(os.getuid())) + limits.max_processes
+            nproc = fallback_nproc(limits.max_processes)
             argv = [sys.executable, "-I", "-c", bootstrap, str(lib), str(spec.module_dir), str(spec.threads),
                     str(request_r), str(reply_w), "0"]
             env = scrubbed_env(home, spec.threads, device)

@@ -364,6 +364,19 @@ def test_fallback_when_not_linux(monkeypatch: pytest.MonkeyPatch) -> None:
         sandbox.bubblewrap.cache_clear()
 
 
+def test_without_a_sandbox_the_process_budget_comes_on_top_of_the_users_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    mine = sandbox.tasks_of(os.getuid())
+    assert f"/proc/{os.getpid()}/task/{threading.get_native_id()}" in mine
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    assert sandbox.fallback_nproc(64) is None, "root is never limited"
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sandbox, "tasks_of", lambda uid: ["t"] * 300)  # a TA's desktop
+    assert sandbox.fallback_nproc(64) == 364
+
+
 def test_sandbox_can_be_turned_off(tmp_path: Path) -> None:
     worker = Worker(WorkerSpec(tmp_path, tmp_path / "w", Limits(), sandbox=False))
     assert worker.isolation == FALLBACK_ISOLATION
