@@ -11,7 +11,13 @@ setup: $(VENV)/.installed
 
 # pip, not uv or poetry: torch and torchvision come from pip's configured index or local wheels.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@# Debian and Ubuntu ship venv's pip separately (python3-venv): installed with apt when we can.
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq python3-venv >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq python3-venv >/dev/null 2>&1); \
+	  fi; \
+	  $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "error: '$(PYTHON) -m venv' fails; install Python's venv module (Debian/Ubuntu: sudo apt-get install python3-venv)"; exit 1; }; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@# bubblewrap sandboxes student code; without it the grader falls back to rlimits and says so.
