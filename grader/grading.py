@@ -135,8 +135,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     try:
         starter.join()
         timings["worker_start"] = time.perf_counter() - t
-        if worker.start_error is not None:
-            raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
+        require_started(worker)
         if worker.import_error is not None:
             err = worker.import_error
             flags.append("import-error")
@@ -149,8 +148,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
                          "--json-report", f"--json-report-file={report_file}", "--json-report-omit", "log", "streams",
                          "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
         timings["checks"] = time.perf_counter() - t
-        if worker.start_error is not None:  # a restart after a crash found the sandbox broken
-            raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
+        require_started(worker)  # a restart after a crash may have found the sandbox broken
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         checks = checks_from_report(report, rubric)
         for task in sorted({c.task.split(".")[0] for c in checks}):
@@ -204,6 +202,12 @@ def collect_answers(student: Any, rubric: Rubric) -> tuple[ManualItem, ...]:
         answers = {}
     return tuple(ManualItem(q.id, q.task, q.question, q.points, str(answers.get(q.id, "")).strip())
                  for q in rubric.questions.values())
+
+
+def require_started(worker: Any) -> None:
+    """Stop grading with a SandboxError when the worker never started: the machine's fault, not the student's."""
+    if worker.start_error is not None:
+        raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
 
 
 def save_log(out_dir: Path, stem: str, text: str) -> None:

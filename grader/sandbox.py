@@ -65,6 +65,10 @@ class WorkerSpec:
     """Use bubblewrap where it can run; False forces the plain worker."""
 
 
+START_OUTPUT_BYTES = 600
+"""How much of a launch's first output a failed start reports (bubblewrap's error fits)."""
+
+
 class OutputLog:
     """The worker's stdout and stderr, keeping the first and last bytes only."""
 
@@ -602,6 +606,7 @@ class Worker:
         self._slot: Slot | None = None
         self._cgroup: Cgroup | None = None
         self._pump_thread: threading.Thread | None = None
+        self._start_output = bytearray()
         if self.bwrap is not None:
             self.isolation = self._describe(None)
 
@@ -677,13 +682,18 @@ class Worker:
         self._request_w, self._reply_r = request_w, reply_r
         self.starts += 1
         assert self.proc.stdout is not None
-        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True)
+        self._start_output = bytearray()
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc.stdout, self._start_output),
+                                             daemon=True)
         self._pump_thread.start()
 
-    def _pump(self, stream: Any) -> None:
+    def _pump(self, stream: Any, first: bytearray) -> None:
+        """Feed the log; also keep the first bytes of this launch, which a failed start reports."""
         with stream:
             for chunk in iter(lambda: stream.read1(65536), b""):
                 self.log.feed(chunk)
+                if len(first) < START_OUTPUT_BYTES:
+                    first += chunk[:START_OUTPUT_BYTES - len(first)]
 
     def ensure_started(self) -> None:
         """Start a worker and import the student's module, unless one is running."""
@@ -725,10 +735,12 @@ class Worker:
             if self._pump_thread is not None:
                 self._pump_thread.join(timeout=2)  # the worker's last words (bubblewrap's error) into the log
             err = hello.get("error") or {}
-            output = self.log.text().strip()
+            # Only this launch's output, all of it from before any student code ran (an earlier
+            # run's output in the log is the student's, and never reaches the TA's terminal this way).
+            output = self._start_output.decode("utf-8", "replace").strip()
             self.start_error = (f"The sandbox could not start the student's worker ({self.isolation}): "
                                 + ": ".join(str(err[k]) for k in ("type", "message") if err.get(k))
-                                + (f". Its output: {output[-600:]}" if output else "."))
+                                + (f". Its output: {output}" if output else "."))
             return
         try:
             reply = self._exchange({"op": "import"}, timeout, "importing your module")

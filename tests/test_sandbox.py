@@ -340,6 +340,29 @@ def test_a_sandbox_that_cannot_start_stops_grading_and_blames_no_student(
     assert not (tmp_path / "cli" / "Mustermann-123456").exists()
 
 
+@needs_bwrap
+def test_a_failed_restart_reports_only_its_own_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The student's earlier output is in the log, but never in the TA's sandbox error."""
+    require_bubblewrap()
+    (tmp_path / "module").mkdir()
+    (tmp_path / "module" / "exercise4.py").write_text("print('STUDENT-SAYS \\x1b[2J rm -rf', flush=True)\n")
+    worker = Worker(WorkerSpec(tmp_path / "module", tmp_path / "work", Limits(call_timeout_s=20)))
+    try:
+        worker.ensure_started()
+        assert worker.import_error is None and worker.start_error is None
+        worker.kill()
+        assert "STUDENT-SAYS" in worker.log.text()
+        argv = sandbox.bwrap_argv
+        monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a: [*argv(*a), "--no-such-bubblewrap-option"])
+        worker.ensure_started()
+        assert worker.start_error is not None and "no-such-bubblewrap-option" in worker.start_error
+        assert "STUDENT-SAYS" not in worker.start_error
+        with pytest.raises(sandbox.WorkerError):
+            worker.request({"op": "call", "name": "x", "args": []}, 5, "x")
+    finally:
+        worker.kill()
+
+
 # ---------------------------------------------------------------------- detection and fallback
 
 
