@@ -28,7 +28,7 @@ from grader.example import build_submission, build_zip
 from grader.errors import SandboxError
 from grader.moodle import InputError, read_worksheet
 from grader.overrides import OverridesError
-from tests.test_moodle import WORKSHEETS, moodle_import_target
+from tests.test_moodle import WORKSHEETS, moodle_import_target, zip_folder
 
 FAKE = '''
 """A fake grader: a plausible result from the zip's code in milliseconds."""
@@ -153,14 +153,6 @@ def make_download(root: Path, term: list[tuple[str, str, str, str, float]] = TER
     return root
 
 
-def zip_download(folder: Path, dest: Path) -> Path:
-    with zipfile.ZipFile(dest, "w") as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
-    return dest
-
-
 def settings(out: Path, **changes: Any) -> Settings:
     return replace(DEFAULT, out_dir=out, **changes)
 
@@ -184,7 +176,7 @@ def results(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_a_term_from_a_moodle_download_zip(tmp_path, fake):
-    download = zip_download(make_download(tmp_path / "download"), tmp_path / "download.zip")
+    download = zip_folder(make_download(tmp_path / "download"), tmp_path / "download.zip")
     out = tmp_path / "reports"
     seen: list[Progress] = []
     summary = run_batch(download, settings(out), workers=2, grade=fake.grade_inproc,
@@ -506,7 +498,7 @@ def test_real_grading_end_to_end(tmp_path):
     build_submission(download / "Kim Park_1007_assignsubmission_file_" / "park final.zip", "X = 1\n")
     assert ref.name == "Mustermann-123456.zip"
     out = tmp_path / "reports"
-    summary = run_batch(zip_download(download, tmp_path / "download.zip"), settings(out, seed=7), workers=2,
+    summary = run_batch(zip_folder(download, tmp_path / "download.zip"), settings(out, seed=7), workers=2,
                         worksheet=WORKSHEETS["en"], timeout_s=900)
     status = {e.item.slot: (e.status, e.result.graded) for e in summary.entries}
     assert status == {"Mustermann-123456": ("graded", True), "Musterfrau-234567": ("graded", True),
