@@ -380,18 +380,13 @@ def sandbox_namespaces(bwrap_pid: int) -> set[str]:
 
 def processes_in(namespaces: set[str]) -> list[int]:
     """Pids of the host's live processes in one of the given PID namespaces (zombies are already gone)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.readlink(f"/proc/{entry}/ns/pid") in namespaces:
-                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state not in "ZX":
-                    pids.append(int(entry))
-        except (OSError, IndexError):
-            pass
-    return pids
+
+    def live_in(pid: str) -> bool:
+        if os.readlink(f"/proc/{pid}/ns/pid") not in namespaces:
+            return False
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+
+    return _host_pids(live_in)
 
 
 def fallback_nproc(max_processes: int) -> int | None:
@@ -415,17 +410,23 @@ def tasks_of(uid: int) -> list[str]:
 
 def processes_of(uid: int) -> list[int]:
     """Pids of the host's processes whose real uid is `uid`."""
+
+    def owned(pid: str) -> bool:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            return any(line.startswith(b"Uid:") and int(line.split()[1]) == uid for line in fh)
+
+    return _host_pids(owned)
+
+
+def _host_pids(match: Callable[[str], bool]) -> list[int]:
+    """Pids of the host's processes for which `match(pid)` holds; one that goes while being read is skipped."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/status", "rb") as fh:
-                for line in fh:
-                    if line.startswith(b"Uid:"):
-                        if int(line.split()[1]) == uid:
-                            pids.append(int(entry))
-                        break
+            if match(entry):
+                pids.append(int(entry))
         except (OSError, ValueError, IndexError):
             pass
     return pids

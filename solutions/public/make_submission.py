@@ -125,8 +125,8 @@ def _squash(text: str) -> str:
 
 def code_keys(code_text: str) -> list[str]:
     """The lines of code looked for in the PDF, without blanks and cut to their start."""
-    keys = list(dict.fromkeys(_squash(line)[:PDF_LINE_KEY_CHARS] for line in code_text.splitlines()
-                              if len(_squash(line)) >= PDF_LINE_MIN_CHARS))
+    keys = list(dict.fromkeys(squashed[:PDF_LINE_KEY_CHARS] for line in code_text.splitlines()
+                              if len(squashed := _squash(line)) >= PDF_LINE_MIN_CHARS))
     if len(keys) > PDF_MAX_LINES:
         step = len(keys) / PDF_MAX_LINES
         keys = [keys[int(i * step)] for i in range(PDF_MAX_LINES)]
