@@ -102,10 +102,13 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     from grader.reference import load_reference
     from grader.sandbox import FALLBACK_ISOLATION, Worker, WorkerSpec
     from grader.student import Student
+    from grader.template import given_helpers
 
     seed = settings.seed if settings.seed is not None else secrets.randbits(31)
     device = resolve_device(settings.device)
-    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device))
+    given_source, own_names = given_helpers(settings.reference_path)
+    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device,
+                               given_source=given_source, own_names=tuple(own_names)))
     notes = list(intake.notes)
     flags = list(intake.flags)
     # Both processes import torch (seconds each): launch the worker here (it must outlive this
@@ -161,6 +164,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     for name, value in ctx.cache.items():
         if name.startswith("timing:"):
             timings[name.replace("timing:", "images_per_s:")] = float(value)
+    notes.extend(environment_notes(worker.import_info or {}, checks))
     if worker.starts > 1:
         notes.append(f"Your code's worker process was restarted {worker.starts - 1} time(s) after crashing or hanging.")
     if settings.only:
@@ -175,6 +179,22 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
         task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
+
+
+def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[str]:
+    """Sentences on what the grader lent the submission: given helpers it lacked, stand-ins for missing modules."""
+    from grader.worker.environment import MISSING_TEXT
+
+    notes = []
+    for name in [str(m) for m in info.get("missing_modules") or []][:20]:
+        needing = [c.title for c in checks if f"{name.split('.')[0]}" in c.message and MISSING_TEXT in c.message]
+        tail = (f"it was needed by: {'; '.join(needing)}" if needing else "your graded functions did not need it")
+        notes.append(f"`import {name}`: {name} is not available on the grader; {tail}.")
+    lent = [str(n) for n in info.get("lent") or []]
+    if lent:
+        notes.append("Your code does not define " + ", ".join(lent[:30]) + ": the template gives "
+                     + ("these" if len(lent) > 1 else "it") + ", and the grader used the template's.")
+    return notes
 
 
 def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:

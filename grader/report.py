@@ -113,9 +113,10 @@ def _check_to_json(check: CheckResult) -> dict[str, Any]:
         "score": float(check.points),
         "max_score": float(check.max_points),
         "status": _GRADESCOPE_STATUS.get(check.status, "failed"),
-        "output": check.message,
+        "output": check.message or check.reading,
         "visibility": "visible",
-        "extra_data": {"id": check.id, "status": check.status, "duration_s": float(check.duration_s)},
+        "extra_data": {"id": check.id, "status": check.status, "duration_s": float(check.duration_s),
+                       "reading": check.reading},
     }
 
 
@@ -128,8 +129,9 @@ def _check_from_json(test: dict[str, Any]) -> CheckResult:
         points=float(test["score"]),
         max_points=float(test["max_score"]),
         status=extra.get("status", test["status"]),
-        message=test.get("output", ""),
+        message="" if extra.get("status", test["status"]) == "passed" else test.get("output", ""),
         duration_s=float(extra.get("duration_s", 0.0)),
+        reading=str(extra.get("reading", "")),
     )
 
 

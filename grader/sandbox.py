@@ -63,6 +63,10 @@ class WorkerSpec:
     device: str = "cpu"
     sandbox: bool = True
     """Use bubblewrap where it can run; False forces the plain worker."""
+    given_source: str = ""
+    """The template's source: its given helpers are lent to a submission that lacks them."""
+    own_names: tuple[str, ...] = ()
+    """The names in the template a student writes (never lent)."""
 
 
 START_OUTPUT_BYTES = 600
@@ -744,7 +748,8 @@ class Worker:
                                 + (f". Its output: {output}" if output else "."))
             return
         try:
-            reply = self._exchange({"op": "import"}, timeout, "importing your module")
+            reply = self._exchange({"op": "import", "given": self.spec.given_source, "own": list(self.spec.own_names)},
+                                   timeout, "importing your module")
         except WorkerError as exc:
             self.kill()
             self.import_error = {"type": {"timeout": "TimeoutError", "crash": "WorkerEnded"}.get(exc.kind, "WorkerError"),

@@ -42,6 +42,8 @@ class CheckResult:
     """For the student: what was expected and what came back; empty when passed."""
     duration_s: float = 0.0
     """Seconds the check took."""
+    reading: str = ""
+    """For a passed check that accepts several correct readings: the one it recognised."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ def check_from_test(test: dict[str, Any], cid: str, task: str, title: str, max_p
     outcome = test.get("outcome")
     duration = sum(float((test.get(phase) or {}).get("duration", 0.0)) for phase in ("setup", "call", "teardown"))
     if outcome == "passed":
-        return CheckResult(cid, task, title, max_points, max_points, "passed", "", duration)
+        return CheckResult(cid, task, title, max_points, max_points, "passed", "", duration,
+                           str(meta.get("recognised") or ""))
     feedback = meta.get("feedback")
     if feedback:
         status: Status = "error" if meta.get("kind") == "worker" else "failed"

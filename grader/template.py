@@ -38,6 +38,9 @@ PUBLIC_DIR = "public"
 STUB = "### STUB:"
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+# The students' make_submission.py reads notebooks with the grader's own filter: a byte copy of it.
+NOTEBOOK_FILTER = "notebook_filter.py"
+NOTEBOOK_FILTER_SOURCE = Path(__file__).with_name("notebook.py")
 # Left behind by running the tests or Jupyter in the template: never ours to compare.
 IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
@@ -67,6 +70,34 @@ def stub_source(source: str, origin: str = MODULE) -> str:
         out.append(line)
         i += 1
     return "".join(out)
+
+
+def stub_names(source: str) -> list[str]:
+    """The top-level names whose definition holds a solution block: what a student writes (the rest is given)."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    names: list[str] = []
+    for node in tree.body:
+        span = lines[node.lineno - 1:(node.end_lineno or node.lineno)]
+        # A module-level block's STUB line stands just above its assignments.
+        above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
+        if not any(line.strip().startswith(STUB) for line in span) and not above == BEGIN:
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names.extend(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def given_helpers(reference_path: Path) -> tuple[str, list[str]]:
+    """The template's source (what students are handed) and the names in it that students write themselves.
+
+    A submission need not carry what it was given: the worker runs this source in a module of its
+    own and lends the submission every given name (helpers, constants, imports) it does not define.
+    """
+    source = Path(reference_path).read_text(encoding="utf-8")
+    return stub_source(source, str(reference_path)), stub_names(source)
 
 
 def _find_end(lines: list[str], start: int, origin: str) -> int:
@@ -161,6 +192,7 @@ def _existing(dest: Path) -> dict[str, Path]:
 def build_template(solutions_dir: Path, dest: Path) -> None:
     """Write the student template generated from solutions_dir into dest, replacing what was there."""
     dest = Path(dest)
+    (Path(solutions_dir) / PUBLIC_DIR / NOTEBOOK_FILTER).write_bytes(NOTEBOOK_FILTER_SOURCE.read_bytes())
     files = render_template(solutions_dir)
     dest.mkdir(parents=True, exist_ok=True)
     for name, path in _existing(dest).items():
@@ -182,4 +214,7 @@ def template_diff(solutions_dir: Path, dest: Path) -> list[str]:
         for name, content in expected.items()
         if name in existing and (not existing[name].is_file() or existing[name].read_bytes() != content)
     }
+    copy = Path(solutions_dir) / PUBLIC_DIR / NOTEBOOK_FILTER
+    if not copy.is_file() or copy.read_bytes() != NOTEBOOK_FILTER_SOURCE.read_bytes():
+        differ.add(f"{PUBLIC_DIR}/{NOTEBOOK_FILTER} (a copy of grader/notebook.py)")
     return sorted(differ)

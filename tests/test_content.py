@@ -340,8 +340,9 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
+# What a student writes: the names of the template's stubs (given helpers and values are not required).
 CONTRACT_NAMES = (
-    "X", "W1", "W2", "W3", "B1", "B2", "B3", "conv_relu", "HAND_COMPUTED", "conv_output_size",
+    "conv_relu", "HAND_COMPUTED", "conv_output_size",
     "receptive_field", "RF_ANSWERS", "make_transform", "make_loaders", "Net", "train", "plot_accuracy",
     "show_augmentations", "resnet_layers", "get_activations", "saliency_maps", "ANSWERS",
 )
@@ -362,7 +363,10 @@ def submission_script() -> ModuleType:
 
 
 def test_make_submission_knows_the_contract(submission_script):
+    from grader.template import stub_names
+
     assert tuple(submission_script.CONTRACT_NAMES) == CONTRACT_NAMES
+    assert list(CONTRACT_NAMES) == stub_names((SOLUTIONS / "exercise4.py").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(
@@ -434,7 +438,7 @@ PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return 
         ("Mustermann-123456.zip", {"exercise4.py": None}, "holds no code"),
         ("Mustermann-123456.zip", {"exercise4.py": BAD_CODE.encode()}, "does not import: ModuleNotFoundError"),
         ("Mustermann-123456.zip", {"exercise4.py": b"def broken(:\n"}, "does not import: SyntaxError"),
-        ("Mustermann-123456.zip", {"exercise4.py": PARTIAL_CODE.encode()}, "does not define W1, W2"),
+        ("Mustermann-123456.zip", {"exercise4.py": PARTIAL_CODE.encode()}, "does not define HAND_COMPUTED, conv_output_size"),
     ],
     ids=["bad-name", "short-number", "space", "no-pdf", "fake-pdf", "broken-pdf", "stale-pdf", "blank-pdf", "no-code",
          "import-error", "syntax-error", "missing-names"],
@@ -464,7 +468,7 @@ def test_make_submission_checks_a_notebook(tmp_path, good_members):
     target = make_zip(tmp_path / "Mustermann-123456.zip", members)
     done = run_submission_script("--check", str(target), cwd=tmp_path)
     assert done.returncode == 1
-    assert "exercise4.ipynb does not define W1" in done.stdout, done.stdout
+    assert "exercise4.ipynb does not define conv_relu" in done.stdout, done.stdout
 
 
 # --- the notebook -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.config import MiB, Settings, ZipLimits
 from grader.errors import SubmissionRejected
+from grader.notebook import NotebookError
 from grader.intake import PdfCheck, check_pdf, notebook_to_module, open_submission, parse_name
 
 matplotlib.use("Agg")
@@ -517,7 +518,7 @@ def test_any_v4_minor_is_read(minor: int) -> None:
 @pytest.mark.parametrize("data", [b"{not json", b'{"cells": []}', b"[1, 2]",
                                   nbformat.writes(new_notebook(cells=[new_markdown_cell("text only")])).encode()])
 def test_bad_notebooks(data: bytes) -> None:
-    with pytest.raises(SubmissionRejected) as caught:
+    with pytest.raises(NotebookError) as caught:
         notebook_to_module(data)
     assert caught.value.flag == "bad-notebook"
 

@@ -143,7 +143,8 @@ def test_schema(make_result: MakeResult) -> None:
         assert test["status"] in ("passed", "failed")
         assert test["output"] == check.message
         assert test["visibility"] == "visible"
-        assert test["extra_data"] == {"id": check.id, "status": check.status, "duration_s": check.duration_s}
+        assert test["extra_data"] == {"id": check.id, "status": check.status, "duration_s": check.duration_s,
+                                      "reading": check.reading}
 
     extra = data["extra_data"]
     assert extra["schema"] == 1

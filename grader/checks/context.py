@@ -46,6 +46,10 @@ class CheckContext:
     figures: FigureRecorder
     rubric: Rubric
     cache: dict[str, Any] = field(default_factory=dict)
+    readings: dict[str, str] = field(default_factory=dict)
+    """Per check: which of several correct readings of the task it recognised (shown with a passed check)."""
+    current: str = ""
+    """The check running now (set by the checks' conftest)."""
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
 
     def in_background(self, key: str, compute: Callable[[], Any]) -> Future[Any]:
@@ -53,6 +57,10 @@ class CheckContext:
         if key not in self.cache:
             self.cache[key] = self.pool.submit(compute)
         return self.cache[key]
+
+    def recognise(self, text: str) -> None:
+        """Say which correct reading the running check recognised; the feedback shows it if the check passes."""
+        self.readings[self.current] = text
 
     def rng(self, salt: str) -> np.random.Generator:
         """A generator per check: the run's seed mixed with the check's name, so checks don't share draws."""

@@ -38,19 +38,30 @@ class Session:
         torch.set_num_threads(self.threads)
         return {"pid": os.getpid(), "torch": torch.__version__, "threads": torch.get_num_threads()}
 
-    def import_student(self) -> dict[str, Any]:
-        """Import the student's module from its folder; report what it defines."""
+    def import_student(self, given: str = "", own: list[str] | None = None) -> dict[str, Any]:
+        """Import the student's module from its folder, in the student's world (see `environment`); report what it defines."""
+        from . import environment
+
         path = os.path.join(self.module_dir, MODULE_NAME + ".py")
         sys.path.insert(0, self.module_dir)
+        environment.install_notebook_builtins()
+        lent = environment.given_names(given, own or []) if given else {}
+        finder = environment.MissingModules(path)
+        sys.meta_path.append(finder)
         spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        module.__dict__.update(lent)  # the student's own definitions, run next, replace any of these
         sys.modules[MODULE_NAME] = module
         started = time.perf_counter()
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            finder.importing = False
         self.module = module
         return {"names": sorted(n for n in vars(module) if not n.startswith("_")),
-                "seconds": time.perf_counter() - started}
+                "seconds": time.perf_counter() - started, "missing_modules": finder.missing,
+                "lent": environment.lent_names(module, lent)}
 
 
 def to_plain(value: Any, depth: int = 0) -> Any:
@@ -113,7 +124,7 @@ def handle(session: Session, request: dict[str, Any]) -> Any:
 
     op = request.get("op")
     if op == "import":
-        return session.import_student()
+        return session.import_student(str(request.get("given") or ""), [str(n) for n in request.get("own") or []])
     if session.module is None:
         raise RuntimeError("the module was not imported")
     if op == "call":

@@ -264,7 +264,7 @@ def augmentation_figure(module: Any, train_images: Any, train_labels: Any, test_
     def run() -> dict[str, Any]:
         dataset = torchvision.datasets.CIFAR10(root, train=True, transform=None)
         augmented = torchvision.datasets.CIFAR10(root, train=True, transform=module.make_transform(augment=True))
-        return describe_figure(lambda: module.show_augmentations(dataset, augmented, n=n))
+        return describe_figure(lambda: module.show_augmentations(dataset, augmented, n=n), keep_images=True)
 
     return guarded(run)
 
@@ -276,9 +276,74 @@ LAYER_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding"
                "in_features", "out_features", "num_features", "eps", "affine", "track_running_stats")
 
 
+WEIGHTED = ("Conv2d", "BatchNorm2d", "Linear")
+
+
+def executed_layers(net: Any, example: Any) -> list[tuple[str, Any]]:
+    """The leaf modules a forward pass of `example` runs through, in the order they run (eval mode, no grad).
+
+    The order a network applies its layers in is the one thing every correct reading shares: the
+    sheet's Net constructs both batch norms and skips them without normalization, the template's
+    uses nn.Identity, an nn.Sequential names its layers 0, 1, 2 … Weights move between networks
+    by this order, never by state_dict names.
+    """
+    import torch
+
+    names = {id(m): n for n, m in net.named_modules()}
+    ran: list[tuple[str, Any]] = []
+    handles = [m.register_forward_hook(lambda mod, args, out: ran.append((names.get(id(mod), "?"), mod)))
+               for m in net.modules() if not list(m.children())]
+    was_training = net.training
+    try:
+        net.eval()
+        with torch.no_grad():
+            net(example)
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return ran
+
+
+def weighted_layers(net: Any, example: Any) -> list[Any]:
+    """The executed Conv2d, BatchNorm2d and Linear modules in forward order, each once."""
+    seen: set[int] = set()
+    out = []
+    for _, m in executed_layers(net, example):
+        if type(m).__name__ in WEIGHTED and id(m) not in seen:
+            seen.add(id(m))
+            out.append(m)
+    return out
+
+
+def layer_states(net: Any, example: Any) -> list[dict[str, Any]]:
+    """The executed weighted layers' types and state_dicts as plain arrays, in forward order."""
+    return [{"type": type(m).__name__, "state": state_arrays(m)} for m in weighted_layers(net, example)]
+
+
+def load_layer_states(net: Any, example: Any, layers: list[dict[str, Any]]) -> None:
+    """Load weights given in forward order into the executed weighted layers of `net`."""
+    import torch
+
+    targets = weighted_layers(net, example)
+    got = [type(m).__name__ for m in targets]
+    want = [layer["type"] for layer in layers]
+    if got != want:
+        raise ValueError(f"the layers your Net applies are {got or 'none'}; the exercise's network applies {want}, "
+                         "so the reference's weights cannot be loaded into it")
+    for m, layer in zip(targets, layers):
+        m.load_state_dict({k: torch.as_tensor(v) for k, v in layer["state"].items()}, strict=True)
+
+
+def module_attrs(m: Any) -> dict[str, Any]:
+    if type(m).__name__ in ("MaxPool2d", "AvgPool2d"):
+        return {a: plain_param(getattr(m, a)) for a in ("kernel_size", "stride", "padding")}
+    return {a: plain_param(getattr(m, a)) for a in LAYER_ATTRS if hasattr(m, a)}
+
+
 @probe
 def net_structure(module: Any) -> dict[str, Any]:
-    """Net(False) and Net(True): modules with their settings, state_dict shapes, parameters, output shape."""
+    """Net(False) and Net(True): the layers a forward pass runs through, every module, parameters, output shape."""
     import torch
 
     out = {}
@@ -286,30 +351,29 @@ def net_structure(module: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             torch.manual_seed(0)
             net = module.Net(normalization=normalization)
-            modules = []
-            for name, m in net.named_modules():
-                attrs = {a: plain_param(getattr(m, a)) for a in LAYER_ATTRS if hasattr(m, a)}
-                if type(m).__name__ in ("MaxPool2d", "AvgPool2d"):
-                    attrs = {a: plain_param(getattr(m, a)) for a in ("kernel_size", "stride", "padding")}
-                modules.append({"name": name, "type": type(m).__name__, "attrs": attrs})
-            state = {k: list(v.shape) for k, v in net.state_dict().items()}
+            example = torch.zeros(2, 3, 32, 32)
+            modules = [{"name": name, "type": type(m).__name__, "attrs": module_attrs(m),
+                        "parameters": int(sum(p.numel() for p in m.parameters(recurse=False)))}
+                       for name, m in list(net.named_modules())[:200]]
+            ran = [{"name": name, "type": type(m).__name__, "attrs": module_attrs(m)}
+                   for name, m in executed_layers(net, example)[:200]]
             params = sum(p.numel() for p in net.parameters())
             net.eval()
             with torch.no_grad():
-                y = net(torch.zeros(2, 3, 32, 32))
-            return {"modules": modules, "state": state, "parameters": int(params), "output_shape": list(y.shape)}
+                y = net(example)
+            return {"modules": modules, "executed": ran, "parameters": int(params), "output_shape": list(y.shape)}
         out[f"normalization={normalization}"] = guarded(run)
     return out
 
 
 @probe
-def net_forward(module: Any, normalization: bool, state: dict[str, Any], inputs: Any) -> dict[str, Any]:
-    """The student's Net with the reference's weights loaded: its outputs in eval mode."""
+def net_forward(module: Any, normalization: bool, layers: list[dict[str, Any]], inputs: Any) -> dict[str, Any]:
+    """The student's Net with the reference's weights loaded layer by layer in forward order: its outputs in eval mode."""
     import torch
 
     def run() -> Any:
         net = module.Net(normalization=normalization)
-        net.load_state_dict({k: v for k, v in state.items()}, strict=True)
+        load_layer_states(net, torch.zeros(2, 3, 32, 32), layers)
         net.eval()
         with torch.no_grad():
             return tensor(net(inputs))
@@ -427,7 +491,9 @@ def grader_trains_net(module: Any, train_x: Any, train_y: Any, epochs: int, batc
                 F.cross_entropy(net(x[idx]), y[idx]).backward()
                 optimizer.step()
         seconds = time.perf_counter() - started
-        return {"state": state_arrays(net.cpu()), "seconds": seconds, "images_per_s": epochs * len(y) / seconds}
+        net = net.cpu()
+        return {"layers": layer_states(net, torch.zeros(2, 3, 32, 32)), "seconds": seconds,
+                "images_per_s": epochs * len(y) / seconds}
 
     return guarded(run)
 
@@ -435,7 +501,18 @@ def grader_trains_net(module: Any, train_x: Any, train_y: Any, epochs: int, batc
 # ---------------------------------------------------------------- Task 3: plots
 
 
-def describe_figure(make: Callable[[], Any]) -> dict[str, Any]:
+def small_image(ax: Any) -> Any:
+    """The first image an axes shows, as a float array, when it is small (a CIFAR-10 image is)."""
+    images = ax.get_images()
+    if not images:
+        return None
+    array = np.ma.getdata(images[0].get_array())
+    if array is None or array.size > 64 * 64 * 4 or array.dtype.kind not in "biuf":
+        return None
+    return np.asarray(array, dtype=np.float64)
+
+
+def describe_figure(make: Callable[[], Any], keep_images: bool = False) -> dict[str, Any]:
     """Call a plotting function; report its Figure's axes, lines, legend, images and a PNG of it."""
     import matplotlib
 
@@ -462,6 +539,7 @@ def describe_figure(make: Callable[[], Any]) -> dict[str, Any]:
                        "x": np.asarray(line.get_xdata(), dtype=np.float64)[:1000],
                        "y": np.asarray(line.get_ydata(), dtype=np.float64)[:1000]} for line in ax.get_lines()[:50]],
             "images": len(ax.get_images()),
+            **({"image": small_image(ax)} if keep_images else {}),
         })
     fig_legends = [[t.get_text()[:200] for t in lg.get_texts()] for lg in fig.legends]
     buffer = io.BytesIO()
