@@ -17,7 +17,7 @@ Rules:
 * Code file, first match wins: ``exercise4.py`` at the top; ``exercise4.ipynb`` at the
   top; ``exercise4.py`` / ``exercise4.ipynb`` deeper (shallowest first); otherwise among
   the other ``.py`` and ``.ipynb`` files (not tests, conftest, setup, sitecustomize,
-  usercustomize, make_submission or ``__init__``) the one that defines any contract name
+  usercustomize, make_submission, notebook_filter, student_world or ``__init__``) the one that defines any contract name
   wins over one that defines none, then ``.py`` over ``.ipynb``, then the most contract
   names, then the shallowest and alphabetically first path (flag ``code-renamed``).
   Names are compared case-insensitively.
@@ -64,7 +64,7 @@ CONTRACT_NAMES = (
 IGNORED_DIRS = frozenset({"__macosx", ".ipynb_checkpoints", "__pycache__", ".git"})
 IGNORED_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 # .py files that are not the submission even when they are the only other .py file.
-NOT_CODE = re.compile(r"(test_.*|.*_test|conftest|setup|sitecustomize|usercustomize|make_submission|notebook_filter|__init__)\.py",
+NOT_CODE = re.compile(r"(test_.*|.*_test|conftest|setup|sitecustomize|usercustomize|make_submission|notebook_filter|student_world|__init__)\.py",
                       re.IGNORECASE)
 
 # A member is only judged by its compression ratio when it unpacks to more than this:

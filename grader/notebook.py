@@ -31,7 +31,7 @@ SAFE_CALLS = frozenset({
     "torch.cuda.is_available", "torch.FloatTensor", "torch.LongTensor",
     "np.array", "np.asarray", "np.zeros", "np.ones", "np.eye", "np.arange", "np.float32",
     "numpy.array", "numpy.asarray", "numpy.zeros", "numpy.ones",
-    "os.path.join", "Path",
+    "os.path.join", "os.path.exists", "os.path.isdir", "os.path.isfile", "os.getcwd", "Path",
 })
 # Any call below these prefixes builds a cheap object (a transform, a layer, a loss).
 SAFE_CALL_PREFIXES = ("transforms.", "torchvision.transforms.", "T.", "nn.", "torch.nn.")
@@ -39,8 +39,16 @@ SAFE_CALL_PREFIXES = ("transforms.", "torchvision.transforms.", "T.", "nn.", "to
 SAFE_METHODS = frozenset({
     "float", "double", "long", "int", "bool", "view", "reshape", "unsqueeze", "squeeze", "flatten",
     "clone", "detach", "t", "tolist", "numpy", "copy", "keys", "values", "items", "strip", "lower",
-    "upper", "format", "join", "split", "replace", "astype", "to",
+    "upper", "format", "join", "split", "replace", "astype", "to", "exists", "is_dir", "is_file", "mkdir",
 })
+# Bare top-level calls that are kept: set-up the definitions rely on (the sheet's preamble makes its
+# results/ folder with one), never training or plotting.
+SETUP_CALLS = frozenset({
+    "os.makedirs", "os.mkdir", "torch.manual_seed", "np.random.seed", "numpy.random.seed", "random.seed",
+    "warnings.filterwarnings", "plt.rcParams.update", "matplotlib.rcParams.update", "torch.set_printoptions",
+    "np.set_printoptions", "torch.set_default_dtype",
+})
+SETUP_METHODS = frozenset({"mkdir"})
 CELL_MAGICS_WITH_PYTHON = frozenset({"time", "timeit", "capture", "prun"})
 _MAGIC_LINE = re.compile(r"\s*([%!]|\w+\s*=\s*[%!]|\S.*\?\s*$)")
 
@@ -77,11 +85,12 @@ def notebook_to_module(nb_bytes: bytes) -> tuple[str, list[str]]:
     if not code_cells:
         raise NotebookError("The notebook has no code cells.", flag="bad-notebook")
     futures: list[str] = []
+    scope = _Scope()
     for number, cell in enumerate(code_cells, start=1):
         source = cell.get("source", "")
         if isinstance(source, list):  # tolerated: some writers keep the line list
             source = "".join(source)
-        kept = _filter_cell(str(source), number, notes)
+        kept = _filter_cell(str(source), number, notes, scope)
         # Jupyter compiles each cell on its own, so `from __future__ import …` may stand in any cell;
         # in one module it must come first.
         futures += [k for k in kept if k.startswith("from __future__ import") and k not in futures]
@@ -122,7 +131,7 @@ def notebook_code_text(nb_bytes: bytes) -> str:
         return ""
 
 
-def _filter_cell(source: str, number: int, notes: list[str]) -> list[str]:
+def _filter_cell(source: str, number: int, notes: list[str], scope: _Scope) -> list[str]:
     """The kept statements of one cell, as source text; notes what was left out."""
     lines = source.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
@@ -157,7 +166,7 @@ def _filter_cell(source: str, number: int, notes: list[str]) -> list[str]:
     for node in tree.body:
         if isinstance(node, ast.Pass):
             continue  # left by a blanked magic line
-        result = _keep(node, number, notes)
+        result = _keep(node, number, notes, scope)
         if result is node:
             kept.append(_segment(code, node))
         elif result is not None:
@@ -165,22 +174,48 @@ def _filter_cell(source: str, number: int, notes: list[str]) -> list[str]:
     return kept
 
 
-def _keep(node: ast.stmt, cell: int, notes: list[str]) -> ast.stmt | None:
+def _keep(node: ast.stmt, cell: int, notes: list[str], scope: _Scope) -> ast.stmt | None:
     """The node itself, a filtered copy (if/try), or None when it must not run."""
     where = f"code cell {cell}, line {node.lineno}"
-    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                         ast.Pass, ast.Global, ast.Nonlocal)):
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        scope.bind_import(node)
+        return node
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        # Decorators, defaults and base classes run when the definition does.
+        missing = scope.undefined([*node.decorator_list, *_defaults_and_bases(node)])
+        if missing:
+            notes.append(f"{where}: `{node.name}` uses {missing} at definition time, which comes from a "
+                         "statement left out; not executed")
+            return None
+        scope.names.add(node.name)
+        return node
+    if isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal)):
         return node
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         value = node.value
-        if value is None or _safe_expr(value):
-            return node
-        notes.append(f"{where}: assignment `{short_text(ast.unparse(node))}` calls code that may train or plot; "
-                     "not executed")
-        return None
+        if value is not None and not _safe_expr(value):
+            notes.append(f"{where}: assignment `{short_text(ast.unparse(node))}` calls code that may train or plot; "
+                         "not executed")
+            return None
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        # `act = activations["maxpool"]` after the cell that computed `activations` was left out.
+        reads = [value] if value is not None else []
+        reads += [t for t in targets if not isinstance(t, (ast.Name, ast.Tuple, ast.List, ast.Starred))]
+        if isinstance(node, ast.AugAssign):
+            reads.append(node.target)
+        missing = scope.undefined(reads)
+        if missing:
+            notes.append(f"{where}: assignment `{short_text(ast.unparse(node))}` uses {missing}, which comes from a "
+                         "statement left out; not executed")
+            return None
+        for target in targets:
+            scope.bind_target(target)
+        return node
     if isinstance(node, ast.Expr):
         if isinstance(node.value, ast.Constant):
             return node  # a docstring or stray string is harmless
+        if isinstance(node.value, ast.Call) and _setup_call(node.value) and not scope.undefined([node.value]):
+            return node  # os.makedirs(RESULTS_DIR), torch.manual_seed(0): set-up the rest relies on
         what = "call" if isinstance(node.value, (ast.Call, ast.Await)) else "expression"
         notes.append(f"{where}: top-level {what} `{short_text(ast.unparse(node))}` not executed")
         return None
@@ -188,22 +223,22 @@ def _keep(node: ast.stmt, cell: int, notes: list[str]) -> ast.stmt | None:
         if _is_main_guard(node.test):
             notes.append(f'{where}: `if __name__ == "__main__":` block not executed')
             return None
-        if not _safe_expr(node.test):
+        if not _safe_expr(node.test) or scope.undefined([node.test]):
             notes.append(f"{where}: `if {short_text(ast.unparse(node.test))}:` block not executed")
             return None
-        body = _keep_block(node.body, cell, notes)
-        orelse = _keep_block(node.orelse, cell, notes) if node.orelse else []
+        body = _keep_block(node.body, cell, notes, scope)
+        orelse = _keep_block(node.orelse, cell, notes, scope) if node.orelse else []
         if _only_pass(body) and _only_pass(orelse):
             return None
         return ast.If(test=node.test, body=body, orelse=orelse)
     if isinstance(node, ast.Try):
-        body = _keep_block(node.body, cell, notes)
-        handlers = [ast.ExceptHandler(type=h.type, name=h.name, body=_keep_block(h.body, cell, notes))
+        body = _keep_block(node.body, cell, notes, scope)
+        handlers = [ast.ExceptHandler(type=h.type, name=h.name, body=_keep_block(h.body, cell, notes, scope))
                     for h in node.handlers]
         if _only_pass(body):
             return None
-        orelse = _keep_block(node.orelse, cell, notes) if node.orelse else []
-        final = _keep_block(node.finalbody, cell, notes) if node.finalbody else []
+        orelse = _keep_block(node.orelse, cell, notes, scope) if node.orelse else []
+        final = _keep_block(node.finalbody, cell, notes, scope) if node.finalbody else []
         if not handlers and _only_pass(final):
             final = [ast.Pass()]
         return ast.Try(body=body, handlers=handlers, orelse=orelse, finalbody=final)
@@ -212,9 +247,70 @@ def _keep(node: ast.stmt, cell: int, notes: list[str]) -> ast.stmt | None:
     return None
 
 
-def _keep_block(body: list[ast.stmt], cell: int, notes: list[str]) -> list[ast.stmt]:
+class _Scope:
+    """The names the kept statements define so far: a kept statement may only read these (or builtins)."""
+
+    def __init__(self) -> None:
+        import builtins
+
+        # Jupyter's own names, which a notebook reads without defining them.
+        self.names = set(dir(builtins)) | {"__name__", "__file__", "__doc__", "display", "get_ipython", "In", "Out"}
+        self.star = False  # after `from x import *` any name may exist
+
+    def bind_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name == "*":
+                self.star = True
+            else:
+                self.names.add(alias.asname or alias.name.split(".")[0])
+
+    def bind_target(self, target: ast.expr) -> None:
+        for n in ast.walk(target):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                self.names.add(n.id)
+
+    def undefined(self, exprs: list) -> str:
+        """The first name the expressions read that nothing kept defines, as `name`, or ''."""
+        if self.star:
+            return ""
+        for expr in exprs:
+            for name in _read_names(expr):
+                if name not in self.names:
+                    return f"`{name}`"
+        return ""
+
+
+def _read_names(expr: ast.AST) -> list[str]:
+    """Names an expression reads when it runs (lambda bodies and comprehension variables aside)."""
+    bound = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    out: list[str] = []
+    stack: list[ast.AST] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
+            out.append(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _defaults_and_bases(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> list[ast.expr]:
+    if isinstance(node, ast.ClassDef):
+        return [*node.bases, *(k.value for k in node.keywords)]
+    return [d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None]
+
+
+def _setup_call(call: ast.Call) -> bool:
+    """A bare top-level call that only sets things up (folders, seeds, options) and whose arguments are cheap."""
+    name = _dotted(call.func)
+    setup = name in SETUP_CALLS or (isinstance(call.func, ast.Attribute) and call.func.attr in SETUP_METHODS)
+    return setup and all(_safe_expr(a) for a in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _keep_block(body: list[ast.stmt], cell: int, notes: list[str], scope: _Scope) -> list[ast.stmt]:
     """A block filtered by `_keep`, never empty."""
-    out = [kept for node in body if (kept := _keep(node, cell, notes)) is not None]
+    out = [kept for node in body if (kept := _keep(node, cell, notes, scope)) is not None]
     return out or [ast.Pass()]
 
 

@@ -227,6 +227,7 @@ def render_report(result: GradingResult, figures: dict[str, bytes]) -> str:
             "title": result.task_titles.get(number, ""),
             "score": totals.get(number, 0.0),
             "max_score": result.task_max.get(number),
+            "points_text": task_points_text(result, number),
             "checks": checks,
             "passed": sum(1 for c in checks if c["status"] == "passed"),
             "manual": manual,
@@ -240,8 +241,47 @@ def render_report(result: GradingResult, figures: dict[str, bytes]) -> str:
         max_score=result.max_score,
         pending_points=sum(m.max_points for m in pending),
         pending_count=len(pending),
+        timings=timing_texts(result.timings),
         version=grader.__version__,
     )
+
+
+def task_points_text(result: GradingResult, number: str) -> str:
+    """A task's points as they stand: "9 / 9 automatic, 3 points of written answers pending"."""
+    checks = [c for c in result.checks if top_task(c.task) == number]
+    manual = [m for m in result.manual if top_task(m.task) == number]
+    parts = []
+    if checks:
+        parts.append(f"{format_points(sum(c.points for c in checks))} / "
+                     f"{format_points(sum(c.max_points for c in checks))} automatic")
+    graded = [m for m in manual if m.points is not None]
+    if graded:
+        parts.append(f"{format_points(sum(m.points or 0.0 for m in graded))} / "
+                     f"{format_points(sum(m.max_points for m in graded))} written")
+    pending = sum(m.max_points for m in manual if m.points is None)
+    if pending:
+        parts.append(f"{format_points(pending)} point{'s' if pending != 1 else ''} of written answers pending")
+    return ", ".join(parts) or f"{format_points(result.task_totals().get(number, 0.0))} / " \
+                                f"{format_points(result.task_max.get(number))}"
+
+
+TIMING_NAMES = {"intake": "reading the zip", "setup": "the grader's set-up", "worker_start": "starting your code",
+                "checks": "all checks", "report": "writing the report", "total": "in all"}
+RATE_NAMES = {"images_per_s:grader_trains_net": "the grader training your Net",
+              "images_per_s:student_train": "your train() on the grader's data"}
+
+
+def timing_texts(timings: dict[str, float]) -> list[str]:
+    """Each timing as words a person reads: seconds as seconds, training speeds as images per second."""
+    out = []
+    for name, value in timings.items():
+        if name.startswith("images_per_s:"):
+            out.append(f"{RATE_NAMES.get(name, name.split(':', 1)[1])}: {value:,.0f} images/s")
+        elif name.startswith("task") and name[4:].isdigit():
+            out.append(f"Task {name[4:]} {value:.1f} s")
+        else:
+            out.append(f"{TIMING_NAMES.get(name, name)} {value:.1f} s")
+    return out
 
 
 def _check_view(check: CheckResult) -> dict[str, Any]:
@@ -286,22 +326,17 @@ def summary_lines(result: GradingResult) -> list[str]:
     """A few plain-text lines for the terminal: stem, verdict, points per task, total."""
     lines = [f"{result.stem}: {result.verdict}"]
     if result.graded:
-        totals = result.task_totals()
         numbers = _task_numbers(result)
         width = max((len(result.task_titles.get(n, "")) for n in numbers), default=0)
         for number in numbers:
             title = result.task_titles.get(number, "")
             failed = sum(1 for c in result.checks if top_task(c.task) == number and c.status != "passed")
             remark = f"  ({failed} check{'s' if failed != 1 else ''} not passed)" if failed else ""
-            lines.append(f"  Task {number:<2} {title:<{width}}  "
-                         f"{format_points(totals.get(number, 0.0)):>5} / "
-                         f"{format_points(result.task_max.get(number))}{remark}")
-    lines.append(f"  Total: {format_points(result.score)} / {format_points(result.max_score)}")
-    pending = [m for m in result.manual if m.points is None]
-    if pending:
-        points = sum(m.max_points for m in pending)
-        lines.append(f"  {len(pending)} written answer{'s' if len(pending) != 1 else ''} "
-                     f"({format_points(points)} point{'s' if points != 1 else ''}) to be graded by a TA")
+            lines.append(f"  Task {number:<2} {title:<{width}}  {task_points_text(result, number)}{remark}")
+    pending = sum(m.max_points for m in result.manual if m.points is None)
+    lines.append(f"  Total: {format_points(result.score)} / {format_points(result.max_score)}"
+                 + (f", {format_points(pending)} point{'s' if pending != 1 else ''} of written answers pending"
+                    if pending else ""))
     for flag in result.flags:
         lines.append(f"  flag: {flag}")
     return lines

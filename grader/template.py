@@ -38,9 +38,12 @@ PUBLIC_DIR = "public"
 STUB = "### STUB:"
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-# The students' make_submission.py reads notebooks with the grader's own filter: a byte copy of it.
-NOTEBOOK_FILTER = "notebook_filter.py"
-NOTEBOOK_FILTER_SOURCE = Path(__file__).with_name("notebook.py")
+# The students' make_submission.py reads a notebook with the grader's own filter and imports the code in
+# the grader's student world: byte copies of those two grader modules (name in the student folder: source).
+SHARED_COPIES = {
+    "notebook_filter.py": Path(__file__).with_name("notebook.py"),
+    "student_world.py": Path(__file__).parent / "worker" / "environment.py",
+}
 # Left behind by running the tests or Jupyter in the template: never ours to compare.
 IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 
@@ -192,7 +195,8 @@ def _existing(dest: Path) -> dict[str, Path]:
 def build_template(solutions_dir: Path, dest: Path) -> None:
     """Write the student template generated from solutions_dir into dest, replacing what was there."""
     dest = Path(dest)
-    (Path(solutions_dir) / PUBLIC_DIR / NOTEBOOK_FILTER).write_bytes(NOTEBOOK_FILTER_SOURCE.read_bytes())
+    for name, source in SHARED_COPIES.items():
+        (Path(solutions_dir) / PUBLIC_DIR / name).write_bytes(source.read_bytes())
     files = render_template(solutions_dir)
     dest.mkdir(parents=True, exist_ok=True)
     for name, path in _existing(dest).items():
@@ -214,7 +218,8 @@ def template_diff(solutions_dir: Path, dest: Path) -> list[str]:
         for name, content in expected.items()
         if name in existing and (not existing[name].is_file() or existing[name].read_bytes() != content)
     }
-    copy = Path(solutions_dir) / PUBLIC_DIR / NOTEBOOK_FILTER
-    if not copy.is_file() or copy.read_bytes() != NOTEBOOK_FILTER_SOURCE.read_bytes():
-        differ.add(f"{PUBLIC_DIR}/{NOTEBOOK_FILTER} (a copy of grader/notebook.py)")
+    for name, source in SHARED_COPIES.items():
+        copy = Path(solutions_dir) / PUBLIC_DIR / name
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            differ.add(f"{PUBLIC_DIR}/{name} (a copy of the grader's {source.name})")
     return sorted(differ)

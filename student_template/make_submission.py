@@ -72,18 +72,25 @@ JUNK = ("__MACOSX/", ".ipynb_checkpoints/", "__pycache__/")
 # Runs in a fresh Python: imports the module from the folder given as argv[1] and
 # prints, as JSON, the contract names it lacks (or the error it raised).
 _IMPORT_PROBE = r"""
-import builtins, importlib, json, os, sys
+import importlib.util, json, os, sys
 os.environ.setdefault("MPLBACKEND", "Agg")
-# What Jupyter gives a notebook without an import (the grader gives the same).
-builtins.display = getattr(builtins, "display", lambda *args, **kwargs: None)
+sys.path.insert(0, sys.argv[4])
+import student_world  # the grader's own: Jupyter's built-ins, stand-ins for modules not installed
 sys.path.insert(0, sys.argv[1])
 names = json.loads(sys.argv[2])
+student_world.install_notebook_builtins()
+path = os.path.join(sys.argv[1], sys.argv[3] + ".py")
+finder = student_world.MissingModules(path)
+sys.meta_path.append(finder)
 try:
-    module = importlib.import_module(sys.argv[3])
+    spec = importlib.util.spec_from_file_location(sys.argv[3], path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[sys.argv[3]] = module
+    spec.loader.exec_module(module)
 except BaseException as exc:
     print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
     sys.exit(0)
-print(json.dumps({"missing": [n for n in names if not hasattr(module, n)]}))
+print(json.dumps({"missing": [n for n in names if not hasattr(module, n)], "stand_ins": finder.missing}))
 """
 
 
@@ -196,7 +203,8 @@ def import_problems(code_name: str, data: bytes, timeout: float) -> list[str]:
             Path(folder, MODULE_NAME + ".py").write_text(source, encoding="utf-8")
         else:
             Path(folder, MODULE_NAME + ".py").write_bytes(data)
-        command = [sys.executable, "-c", _IMPORT_PROBE, folder, json.dumps(CONTRACT_NAMES), MODULE_NAME]
+        command = [sys.executable, "-c", _IMPORT_PROBE, folder, json.dumps(CONTRACT_NAMES), MODULE_NAME,
+                   str(Path(__file__).resolve().parent)]
         try:
             done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:

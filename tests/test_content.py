@@ -420,7 +420,7 @@ def test_make_submission_refuses_to_build_without_inputs(tmp_path):
     assert not list(tmp_path.glob("*.zip"))
 
 
-BAD_CODE = "import a_module_that_does_not_exist\n"
+BAD_CODE = "raise RuntimeError('data folder not found')\n"
 PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return x\n"
 
 
@@ -436,7 +436,7 @@ PARTIAL_CODE = "X = 1\ndef conv_relu(x, w, b, stride=1, padding=0):\n    return 
         ("Mustermann-123456.zip", {"exercise4.pdf": "stale"}, "does not show your code: only 0 of its 1 lines"),
         ("Mustermann-123456.zip", {"exercise4.pdf": "blank"}, "has no text the grader can read"),
         ("Mustermann-123456.zip", {"exercise4.py": None}, "holds no code"),
-        ("Mustermann-123456.zip", {"exercise4.py": BAD_CODE.encode()}, "does not import: ModuleNotFoundError"),
+        ("Mustermann-123456.zip", {"exercise4.py": BAD_CODE.encode()}, "does not import: RuntimeError"),
         ("Mustermann-123456.zip", {"exercise4.py": b"def broken(:\n"}, "does not import: SyntaxError"),
         ("Mustermann-123456.zip", {"exercise4.py": PARTIAL_CODE.encode()}, "does not define HAND_COMPUTED, conv_output_size"),
     ],

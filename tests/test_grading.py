@@ -125,3 +125,12 @@ def test_same_seed_same_score(tmp_path, make_submission, reference_source):
     first = grade_submission(make_submission(code), settings(tmp_path / "a", only))
     second = grade_submission(make_submission(code), settings(tmp_path / "b", only))
     assert [(c.id, c.points, c.message) for c in first.checks] == [(c.id, c.points, c.message) for c in second.checks]
+
+
+def test_constant_stubs_get_no_point(tmp_path, make_submission):
+    """Every name defined, each returning a constant of the right type: no check may pass."""
+    stubs = (Path(__file__).parent / "data" / "stubs" / "exercise4.py").read_text(encoding="utf-8")
+    result = grade_submission(make_submission(stubs), settings(tmp_path))
+    assert result.graded and "import-error" not in result.flags
+    assert {c.id for c in result.checks if c.status == "passed"} == set()
+    assert sum(c.points for c in result.checks) == 0

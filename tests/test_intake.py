@@ -504,8 +504,10 @@ def test_notebook_module_imports_without_running_training(tmp_path: Path) -> Non
     cells = ["import math", "def train():\n    raise RuntimeError('trained')", "train()", "PI = math.pi",
              "result = train()"]
     source, _ = notebook_to_module(make_notebook(cells))
+    monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(source, "exercise4.py", "exec"), namespace)  # noqa: S102 - our own test notebook
+    assert (tmp_path / "results").is_dir()
     assert "train" in namespace and "result" not in namespace
 
 
@@ -613,3 +615,19 @@ def test_check_pdf_reads_only_the_first_pages() -> None:
     check = check_pdf(out.getvalue(), GOOD_CODE)
     assert check.readable and check.shows_code is False
     assert time.perf_counter() - start < 20
+
+
+def test_notebook_keeps_set_up_and_drops_what_reads_left_out_names(tmp_path, monkeypatch) -> None:
+    cells = ["import os\nRESULTS_DIR = 'results'\nif not os.path.exists(RESULTS_DIR):\n    os.makedirs(RESULTS_DIR)",
+             "activations = get_activations(model, x, layers)",
+             "act = activations['maxpool'][0].numpy()\nsquares = [i * i for i in range(3)]",
+             "from __future__ import annotations\ndef f(a=squares):\n    return a\ndef g(a=act):\n    return a"]
+    source, notes = notebook_to_module(make_notebook(cells))
+    assert source.startswith("from __future__ import annotations")
+    assert "os.makedirs(RESULTS_DIR)" in source and "squares = " in source and "def f(" in source
+    assert "act = " not in source and "def g(" not in source
+    assert any("uses `activations`, which comes from a statement left out" in n for n in notes)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(source, "exercise4.py", "exec"), namespace)  # noqa: S102 - our own test notebook
+    assert (tmp_path / "results").is_dir()

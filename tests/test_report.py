@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import zlib
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Callable
@@ -347,7 +348,9 @@ def test_summary_lines(make_result: MakeResult) -> None:
     assert lines[0] == "Müller-123456: Graded automatically; written answers await a TA."
     text = "\n".join(lines)
     assert "Convolutions revisited" in text and "Total: 5.5 / 32" in text
-    assert "1 written answer (1 point) to be graded by a TA" in text
+    # Pending written answers are shown as pending, per task and in the total, never as points lost.
+    assert "Total: 5.5 / 32, 1 point of written answers pending" in text
+    assert "2 / 3 automatic, 1 point of written answers pending" in text
     assert "flag: pdf-mismatch" in text
 
 
@@ -367,3 +370,26 @@ def test_tasks_in_numeric_order(make_result: MakeResult) -> None:
     result = make_result(task_titles={"10": "Ten", "9": "Nine"}, task_max={"10": 1.0, "9": 1.0},
                          checks=(), manual=(), figures=())
     assert [t["number"] for t in result_to_json(result)["extra_data"]["tasks"]] == ["9", "10"]
+
+
+def test_report_says_the_verdict_once_and_shows_pending_answers_as_pending(make_result: MakeResult) -> None:
+    result = make_result()
+    html = render_report(result, {})
+    assert html.count(result.verdict) == 1
+    assert "automatic, 1 point of written answers pending" in html
+
+
+def test_timings_read_as_words_and_rates() -> None:
+    from grader.report import timing_texts
+
+    assert timing_texts({"intake": 0.71, "task3": 7.3, "images_per_s:student_train": 11094.4, "total": 15.2}) == [
+        "reading the zip 0.7 s", "Task 3 7.3 s", "your train() on the grader's data: 11,094 images/s", "in all 15.2 s"]
+
+
+def test_a_passed_check_shows_the_reading_it_recognised(make_result: MakeResult) -> None:
+    base = make_result()
+    check = replace(base.checks[0], status="passed", points=base.checks[0].max_points, message="",
+                    reading="Recognised: each map min-max scaled.")
+    result = replace(base, checks=(check, *base.checks[1:]))
+    assert "Recognised: each map min-max scaled." in render_report(result, {})
+    assert result_from_json(result_to_json(result)).checks[0].reading == check.reading

@@ -33,9 +33,18 @@ def expect_close(got: np.ndarray, expected: np.ndarray, what: str, atol: float =
     got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if got.shape != expected.shape:
         raise CheckFailed(f"{what}: expected shape {list(expected.shape)}, got shape {list(got.shape)}.")
-    if not np.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=False):
-        worst = float(np.nanmax(np.abs(got - expected))) if got.size else 0.0
-        raise CheckFailed(f"{what}:\n  expected {fmt(expected)}\n  got      {fmt(got)}\n  (largest difference {worst:.3g})")
+    close = np.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=False)
+    if not close.all():
+        if expected.size <= 64:
+            worst = float(np.nanmax(np.abs(got - expected))) if got.size else 0.0
+            raise CheckFailed(f"{what}:\n  expected {fmt(expected)}\n  got      {fmt(got)}\n  (largest difference {worst:.3g})")
+        # Too large to print: say where and how they differ instead of showing two equal shapes.
+        diff = np.where(np.isnan(got), np.inf, np.abs(got - expected))
+        at = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        raise CheckFailed(f"{what}: both have shape {list(expected.shape)}, but {int((~close).sum())} of "
+                          f"{expected.size} values differ; the largest difference is at index {list(map(int, at))}: "
+                          f"expected {float(expected[at]):.6g}, got {float(got[at]):.6g} "
+                          f"(values range over [{float(np.nanmin(expected)):.4g}, {float(np.nanmax(expected)):.4g}]).")
 
 
 def nested_numbers(value: dict[str, Any]) -> Any:
