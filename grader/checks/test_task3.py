@@ -166,17 +166,29 @@ def test_loaders_shuffle(ctx):
     got = loaders(ctx, False)
     train_labels = part(ctx.train, 0, LOADER_TRAIN).labels
     passes = [p["labels"] for p in got["train"]]
+    tests = [p["labels"] for p in got["test"]]
+    # Shuffling is only worth a point in loaders that yield their data (two empty loaders "do not shuffle").
+    if any(sorted(p.tolist()) != sorted(train_labels.tolist()) for p in passes) or not all(len(t) for t in tests):
+        raise CheckFailed(f"This point is for a training loader that shuffles and a test loader that does not; first "
+                          f"each pass of the training loader should yield all {LOADER_TRAIN} training images and the "
+                          f"test loader its images, but they yield {[len(p) for p in passes]} and "
+                          f"{[len(t) for t in tests]} images.")
     if all(np.array_equal(p, train_labels) for p in passes):
         raise CheckFailed("The training loader should shuffle (shuffle=True): two passes both gave the images in "
                           "the data set's order.")
-    tests = [p["labels"] for p in got["test"]]
-    if not all(np.array_equal(t, part(ctx.test, 0, LOADER_TEST).labels) for t in tests):
+    # Compared between passes, not with the test set: a test loader built from the wrong split loses
+    # the split check's point, not this one too.
+    if not all(np.array_equal(t, tests[0]) for t in tests[1:]):
         raise CheckFailed("The test loader should not shuffle (shuffle=False): its order changed between passes.")
 
 
 def test_loaders_augment_train_only(ctx):
     got = loaders(ctx, True)
+    # The test loader's images compared with the split they come from (the split itself is another check's point).
     test = part(ctx.test, 0, LOADER_TEST)
+    if not np.array_equal(got["test"][0]["labels"], test.labels) and \
+            np.array_equal(got["test"][0]["labels"], part(ctx.train, 0, LOADER_TRAIN).labels):
+        test = part(ctx.train, 0, LOADER_TRAIN)
     expected = images(test, True).numpy()
     got_test = got["test"][0]["images"]
     if got_test.shape != expected.shape or not np.allclose(got_test, expected, atol=1e-5):

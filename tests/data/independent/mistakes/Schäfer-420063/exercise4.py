@@ -1,0 +1,502 @@
+"""Exercise 4: Convolutional Neural Networks.
+
+Fill in every function that raises NotImplementedError and every placeholder in
+HAND_COMPUTED, RF_ANSWERS and ANSWERS. The names and signatures are fixed: the
+grader imports this module and calls them. Everything else here is given.
+
+Given values: X is the 5 x 6 input and W1, W2, W3 the 2 x 2 filters of Task 1 as
+float32 tensors; B1, B2, B3 are their biases as Python floats (-1.0).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from matplotlib.figure import Figure
+from torch import nn
+from torchvision import transforms
+
+CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESNET18_CHECKPOINT = "resnet18-f37072fd.pth"
+PHOTOS = ("chelsea", "coffee", "astronaut")
+
+# ---------------------------------------------------------------------------
+# Task 1: Convolutions revisited
+# ---------------------------------------------------------------------------
+
+X = torch.tensor(
+    [
+        [1, 0, 0, 1, 1, 0],
+        [0, 1, 0, 0, 0, 1],
+        [0, 0, 1, 1, 0, 0],
+        [1, 0, 0, 0, 1, 0],
+        [1, 0, 0, 0, 0, 1],
+    ],
+    dtype=torch.float32,
+)
+W1 = torch.tensor([[1, 0], [0, 1]], dtype=torch.float32)
+W2 = torch.tensor([[1, 0], [1, 0]], dtype=torch.float32)
+W3 = torch.tensor([[1, 1], [0, 0]], dtype=torch.float32)
+B1 = B2 = B3 = -1.0
+
+
+def conv_relu(
+    x: torch.Tensor, w: torch.Tensor, b: float | torch.Tensor, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
+    """Return ReLU(w * x + b) for a 2-D input x and a 2-D kernel w, as a 2-D tensor (* as in the exercise:
+    the cross-correlation that torch.nn.functional.conv2d computes, no kernel flip)."""
+    # conv2d erwartet (N, C, H, W) bzw. (out, in, kh, kw)
+    inp = x.float().view(1, 1, x.shape[0], x.shape[1])
+    kernel = w.float().view(1, 1, w.shape[0], w.shape[1])
+    bias = torch.tensor([float(b)])
+    out = F.conv2d(inp, kernel, bias, stride=stride, padding=padding)
+    return torch.relu(out)[0, 0]
+
+
+# Task 1(a) and 1(c): ReLU(w * x + b) computed by hand, as lists of rows.
+HAND_COMPUTED = {
+    "w1_s1": [[1, 0, 0, 0, 1], [0, 1, 0, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]],
+    "w2_s1": [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 0]],
+    "w3_s1": [[0, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]],
+    "w1_s2": [[1, 0, 1], [0, 0, 0]],
+    "w2_s2": [[0, 0, 0], [0, 0, 0]],
+    "w3_s2": [[0, 0, 0], [0, 1, 0]],
+}
+
+
+def conv_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
+    """Return the output length of a convolution over length n (kernel k, stride s, padding p, dilation d)."""
+    # Ausgabegroesse: (n + 2p - d(k-1) - 1) / s + 1
+    return (n + 2 * p - d * (k - 1) - 1) / s + 1
+
+
+# ---------------------------------------------------------------------------
+# Task 2: Receptive field
+# ---------------------------------------------------------------------------
+
+
+def receptive_field(layers: Sequence[Sequence[int]]) -> int:
+    """Return the receptive field, in input pixels, of one unit of the last layer."""
+    r = 1
+    stride_prod = 1
+    for l in layers:
+        k, s = l[0], l[1]
+        dil = l[2] if len(l) == 3 else 1
+        k_eff = dil * (k - 1) + 1          # Kernelgroesse mit Dilation
+        r = r + (k_eff - 1) * stride_prod
+        stride_prod = stride_prod * s
+    return r
+
+
+RF_ANSWERS = {"a": 7, "b": 10}
+
+
+# ---------------------------------------------------------------------------
+# Task 3: A CNN on CIFAR-10
+# ---------------------------------------------------------------------------
+
+
+class _UncheckedCIFAR10(torchvision.datasets.CIFAR10):
+    """CIFAR-10 in torchvision's on-disk format, without the md5 checks of the full files."""
+
+    def _check_integrity(self) -> bool:
+        # Subsets in the same format (such as the one shipped with the course)
+        # have other checksums; the batch files were found before we got here.
+        return True
+
+    def _load_meta(self) -> None:
+        path = os.path.join(self.root, self.base_folder, self.meta["filename"])
+        with open(path, "rb") as infile:
+            data = pickle.load(infile, encoding="latin1")
+        self.classes = data[self.meta["key"]]
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
+
+def load_cifar10(
+    root: str | Path, train: bool, transform=None
+) -> torchvision.datasets.CIFAR10:
+    """Return CIFAR-10 from root (the folder holding cifar-10-batches-py); never downloads."""
+    try:
+        return torchvision.datasets.CIFAR10(root, train=train, transform=transform, download=False)
+    except RuntimeError:
+        folder = Path(root) / torchvision.datasets.CIFAR10.base_folder
+        names = [name for name, _ in torchvision.datasets.CIFAR10.train_list]
+        names += [name for name, _ in torchvision.datasets.CIFAR10.test_list]
+        names.append(torchvision.datasets.CIFAR10.meta["filename"])
+        missing = [name for name in names if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"No CIFAR-10 data in {folder}: missing {', '.join(missing)}."
+            ) from None
+        # The files are all there but their md5 sums are not the full data
+        # set's: a subset in the same format, read it as it is.
+        return _UncheckedCIFAR10(root, train=train, transform=transform, download=False)
+
+
+def make_transform(augment: bool = False, normalize: bool = False) -> transforms.Compose:
+    """Return the CIFAR-10 transform: optional augmentation, ToTensor, optional normalization."""
+    if augment:
+        ops = [transforms.RandomHorizontalFlip(),
+               transforms.RandomCrop(32, padding=4),
+               transforms.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.05),
+               transforms.ToTensor()]
+    else:
+        ops = [transforms.ToTensor()]
+    if normalize:
+        ops.append(transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]))
+    return transforms.Compose(ops)
+
+
+def make_loaders(
+    root: str | Path,
+    batch_size: int = 16,
+    augment: bool = False,
+    normalize: bool = False,
+    num_workers: int = 2,
+) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    """Return (train_loader, test_loader) for CIFAR-10 in root; only training data is augmented."""
+    train_data = load_cifar10(root, train=True, transform=make_transform(augment=augment, normalize=normalize))
+    # Testdaten: nur ToTensor (+ Normalize), keine Augmentation
+    test_data = load_cifar10(root, train=False, transform=make_transform(augment=False, normalize=normalize))
+    train_loader = torch.utils.data.DataLoader(train_data, batch_size, shuffle=True, num_workers=num_workers)
+    test_loader = torch.utils.data.DataLoader(test_data, batch_size, shuffle=False, num_workers=num_workers)
+    return train_loader, test_loader
+
+
+class Net(nn.Module):
+    """The LeNet-style CNN of Task 3.2, with optional batch normalization."""
+
+    def __init__(self, normalization: bool = False) -> None:
+        super().__init__()
+        self.normalization = normalization
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.norm1 = nn.BatchNorm2d(6) if normalization else nn.Identity()
+        self.pool1 = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.norm2 = nn.BatchNorm2d(16) if normalization else nn.Identity()
+        self.pool2 = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the class scores (N, 10) for images x (N, 3, 32, 32)."""
+        x = self.pool1(F.relu(self.norm1(self.conv1(x))))
+        x = self.pool2(F.relu(self.norm2(self.conv2(x))))
+        x = x.view(-1, 16 * 5 * 5)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = self.fc3(x)
+        return x
+
+
+def train(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_loader: Iterable,
+    test_loader: Iterable,
+    num_epochs: int = 10,
+    use_gpu: bool = False,
+) -> tuple[list[float], list[float]]:
+    """Train model and return the per-epoch training and test accuracy (fractions of images)."""
+    device = torch.device("cuda:0" if use_gpu and torch.cuda.is_available() else "cpu")
+    model.to(device)
+    train_acc_list = []
+    test_acc_list = []
+    for epoch in range(num_epochs):
+        # --- Training ---
+        model.train()
+        richtig = 0
+        gesamt = 0
+        loss_summe = 0.0
+        for data, target in train_loader:
+            data, target = data.to(device), target.to(device)
+            optimizer.zero_grad()
+            output = model(data)
+            loss = criterion(output, target)
+            loss.backward()
+            optimizer.step()
+            loss_summe += loss.item()
+            richtig += (output.argmax(1) == target).sum().item()
+            gesamt += target.numel()
+        train_acc_list.append(richtig / gesamt)
+
+        # --- Test ---
+        model.eval()
+        richtig = 0
+        gesamt = 0
+        with torch.no_grad():
+            for data, target in test_loader:
+                data, target = data.to(device), target.to(device)
+                output = model(data)
+                richtig += (output.argmax(1) == target).sum().item()
+                gesamt += target.numel()
+        test_acc_list.append(richtig / gesamt)
+        print("Epoche %d: Loss %.3f, Train-Acc %.3f, Test-Acc %.3f"
+              % (epoch + 1, loss_summe / max(len(train_loader), 1), train_acc_list[-1], test_acc_list[-1]))
+    return train_acc_list, test_acc_list
+
+
+def plot_accuracy(runs: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> Figure:
+    """Return a figure with the training and test accuracy of each named run over epochs."""
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    for name, (tr, te) in runs.items():
+        ax.plot(range(1, len(tr) + 1), tr, label=name + " train")
+        ax.plot(range(1, len(te) + 1), te, label=name + " test")
+    ax.set_xlabel("Epoche")
+    ax.set_ylabel("Accuracy (Anteil richtig klassifiziert)")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def to_image(image) -> np.ndarray:
+    """Return a PIL image or a (3, H, W) tensor as an (H, W, 3) array in [0, 1] for imshow."""
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu().float().permute(1, 2, 0).numpy()
+        low, high = float(array.min()), float(array.max())
+        # Normalized tensors leave [0, 1]; stretch them back so imshow shows colours.
+        if low < 0 or high > 1:
+            array = (array - low) / max(high - low, 1e-12)
+        return array
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def show_augmentations(dataset, augmented, n: int = 5) -> Figure:
+    """Return a figure with n images of dataset (top row) above the same images of augmented."""
+    fig = Figure(figsize=(1.8 * n, 3.8))
+    ax = fig.subplots(2, n, squeeze=False)
+    for i in range(n):
+        for row, ds in enumerate((dataset, augmented)):
+            ax[row][i].imshow(to_image(ds[i][0]))
+            ax[row][i].set_xticks([])
+            ax[row][i].set_yticks([])
+    ax[0][0].set_ylabel("Original")
+    ax[1][0].set_ylabel("augmentiert")
+    return fig
+
+
+def show_examples(dataset, per_class: int = 4) -> Figure:
+    """Return a grid with per_class example images of each CIFAR-10 class (one row per class)."""
+    chosen: dict[int, list[int]] = {c: [] for c in range(len(CLASSES))}
+    targets = getattr(dataset, "targets", None)
+    for index in range(len(dataset)):
+        label = int(targets[index]) if targets is not None else int(dataset[index][1])
+        if len(chosen[label]) < per_class:
+            chosen[label].append(index)
+        if all(len(v) == per_class for v in chosen.values()):
+            break
+    fig = Figure(figsize=(per_class * 1.2, len(CLASSES) * 1.2))
+    axes = fig.subplots(len(CLASSES), per_class, squeeze=False)
+    for label, indices in chosen.items():
+        for j in range(per_class):
+            ax = axes[label, j]
+            ax.set_axis_off()
+            if j < len(indices):
+                ax.imshow(to_image(dataset[indices[j]][0]))
+        axes[label, 0].set_title(CLASSES[label], fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Task 4: Activation and saliency maps
+# ---------------------------------------------------------------------------
+
+
+def load_resnet18(weights_path: str | Path | None = None, seed: int = 0) -> tuple[nn.Module, str]:
+    """Return a torchvision ResNet18 in eval mode and a sentence saying which weights it has; never downloads."""
+    if weights_path is not None:
+        candidate = Path(weights_path)
+    else:
+        candidate = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_CHECKPOINT
+    if candidate.is_file():
+        model = torchvision.models.resnet18(weights=None)
+        model.load_state_dict(torch.load(candidate, map_location="cpu", weights_only=True))
+        return model.eval(), f"Using the pretrained ImageNet weights from {candidate}."
+    # Seed inside a forked RNG so building the model does not disturb the caller's random stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = torchvision.models.resnet18(weights=None)
+    return model.eval(), (
+        f"No pretrained weights at {candidate}; using random weights (seed {seed}), "
+        "so the maps show no learned features."
+    )
+
+
+def load_photo(name: str = "chelsea", size: int = 224) -> torch.Tensor:
+    """Return a scikit-image photo as an ImageNet-normalized tensor of shape (1, 3, size, size)."""
+    if name not in PHOTOS:
+        raise ValueError(f"Unknown photo {name!r}; choose one of {', '.join(PHOTOS)}.")
+    import skimage.data
+
+    image = torch.from_numpy(np.ascontiguousarray(getattr(skimage.data, name)()))
+    image = image.permute(2, 0, 1).float() / 255.0
+    prepare = transforms.Compose(
+        [
+            transforms.Resize(size, antialias=True),
+            transforms.CenterCrop(size),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    return prepare(image)[None]
+
+
+def denormalize(x: torch.Tensor) -> np.ndarray:
+    """Return an ImageNet-normalized (1, 3, H, W) or (3, H, W) tensor as an (H, W, 3) array in [0, 1]."""
+    image = x.detach().cpu().reshape(-1, *x.shape[-2:])[:3]
+    mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
+    std = torch.tensor(IMAGENET_STD)[:, None, None]
+    return (image * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def resnet_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Return the modules of a ResNet18 whose outputs Task 4.2 asks for."""
+    return dict(maxpool=model.maxpool,
+                comp=model.layer3[0].downsample[1],
+                conv2=model.layer4[1].conv2,
+                avgpool=model.avgpool)
+
+
+def get_activations(model: nn.Module, x: torch.Tensor, layers: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """Return the detached outputs of the given modules for input x, captured with forward hooks."""
+    result = {}
+    handles = []
+
+    def make_hook(key):
+        def hook(module, inp, out):
+            result[key] = out.detach().cpu()
+        return hook
+
+    for key, layer in layers.items():
+        handles.append(layer.register_forward_hook(make_hook(key)))
+    with torch.no_grad():
+        model(x)
+    # Hooks wieder entfernen, sonst feuern sie bei jedem weiteren Forward-Pass
+    for handle in handles:
+        handle.remove()
+    return result
+
+
+def show_activation_grid(activation: torch.Tensor, n: int = 16, title: str = "") -> Figure:
+    """Return a grid of the first n channel maps of a (1, C, H, W) activation."""
+    maps = activation.detach().cpu()[0]
+    n = min(n, maps.shape[0])
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(cols * 1.5, rows * 1.5 + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(maps[i].numpy(), cmap="viridis")
+    fig.suptitle(title or f"{n} of {maps.shape[0]} channels, {tuple(maps.shape[1:])} each")
+    return fig
+
+
+def show_overlays(x: torch.Tensor, activations: Mapping[str, torch.Tensor]) -> Figure:
+    """Return the image with each activation's channel mean upsampled and overlaid on it."""
+    image = denormalize(x)
+    fig = Figure(figsize=(3 * (len(activations) + 1), 3.3))
+    axes = fig.subplots(1, len(activations) + 1, squeeze=False)[0]
+    axes[0].imshow(image)
+    axes[0].set_title("image")
+    for ax, (name, act) in zip(axes[1:], activations.items()):
+        heat = act.detach().cpu().float().mean(dim=1, keepdim=True)
+        heat = F.interpolate(heat, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
+        heat = (heat - heat.min()) / max(float(heat.max() - heat.min()), 1e-12)
+        ax.imshow(image)
+        ax.imshow(heat.numpy(), cmap="jet", alpha=0.5)
+        ax.set_title(f"{name} {tuple(act.shape[1:])}", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def saliency_maps(X: torch.Tensor, y: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """Return |d score_y / d X|, maximum over colour channels, each map divided by its own maximum: shape (N, H, W)."""
+    model.eval()
+    inp = X.detach().clone()
+    inp.requires_grad = True
+    out = model(inp)
+    # Score der Zielklasse (nicht der Loss!)
+    score = out[torch.arange(out.shape[0]), y]
+    model.zero_grad()
+    score.sum().backward()
+    sal = inp.grad.abs().max(dim=1).values
+    maxima = sal.reshape(sal.shape[0], -1).max(dim=1).values
+    sal = sal / maxima[:, None, None]
+    model.zero_grad()
+    return sal.detach()
+
+
+def show_saliency(x: torch.Tensor, maps: Mapping[str, torch.Tensor]) -> Figure:
+    """Return the image beside each named (H, W) saliency map."""
+    fig = Figure(figsize=(3.2 * (len(maps) + 1), 3.4))
+    axes = fig.subplots(1, len(maps) + 1, squeeze=False)[0]
+    axes[0].imshow(denormalize(x))
+    axes[0].set_title("image")
+    for ax, (name, saliency) in zip(axes[1:], maps.items()):
+        ax.imshow(saliency.detach().cpu().numpy(), cmap="hot")
+        ax.set_title(name, fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Written answers
+# ---------------------------------------------------------------------------
+
+ANSWERS = {
+    "1b": "Since all entries are 0/1 and b = -1, w*x + b is the number of overlapping ones minus one. Each filter has two "
+          "ones, so the value is 1 when the patch contains the filter pattern, otherwise 0 or -1, and the ReLU turns -1 "
+          "into 0. The output is therefore a binary map of where the pattern (w1 diagonal, w2 vertical, w3 horizontal "
+          "line of two pixels) appears in x, which can be read off directly.",
+    "1d": "A stride of 2 reduces the resolution of the feature map by about a factor of 2 in each direction "
+          "(downsampling): fewer activations, less compute, larger receptive field for the following layers. "
+          "Pooling layers (max/average pooling) are used for the same purpose.",
+    "1e": "Input length n, padding p on each side gives n + 2p values. The kernel covers k values (with dilation "
+          "d(k-1)+1). Possible start positions: 0, s, 2s, ..., up to n + 2p - d(k-1) - 1. Their number is "
+          "o = floor((n + 2p - d(k-1) - 1) / s) + 1, i.e. without dilation o = floor((n + 2p - k) / s) + 1; the floor "
+          "is needed because an incomplete last window is dropped.",
+    "2c": "The receptive field grows with every additional layer. For stride-1 layers it grows linearly "
+          "(each k x k layer adds k - 1); if the earlier layers have stride > 1 each new layer adds (k-1) times the "
+          "product of those strides, so it grows much faster (exponentially).",
+    "2d": "By increasing the kernel size, using strides or pooling (downsampling) between the layers, or using dilated "
+          "convolutions.",
+    "3.3": "The training accuracy increases steadily, the test accuracy only in the first epochs and then stays at "
+           "roughly 45 %. The gap between them grows: the model overfits the small training set (5085 images).",
+    "3.4": "With augmentation and normalization the training accuracy is lower, since the task became harder, but the "
+           "test accuracy is about the same or slightly higher and the gap is smaller. Augmentation is a regularizer "
+           "that reduces overfitting; normalization and batch norm speed up and stabilize training.",
+    "4.5": "The saliency map is the gradient of one class score, and each class score is a different function of the "
+           "input. For 285 (Egyptian cat) the pixels that increase the cat score are highlighted, for 243 (bull "
+           "mastiff) those that would make it more like a mastiff. Therefore the maps differ per label. With random "
+           "weights (no pretrained checkpoint available) the maps do not show meaningful structure.",
+}
+
+
+if __name__ == "__main__":
+    root = os.environ.get("CIFAR10_ROOT", "../data/cache/cifar10-subset")
+    print(conv_relu(X, W1, B1))
+    print("RF:", receptive_field([(3, 1)] * 3), receptive_field([(4, 2)] * 2))
+    ergebnisse = {}
+    for name, norm in (("ohne", False), ("mit Augmentation", True)):
+        tl, vl = make_loaders(root, batch_size=16, augment=norm, normalize=norm)
+        net = Net(normalization=norm)
+        ergebnisse[name] = train(net, nn.CrossEntropyLoss(), torch.optim.Adam(net.parameters(), lr=1e-3), tl, vl,
+                                 num_epochs=10, use_gpu=torch.cuda.is_available())
+    plot_accuracy(ergebnisse).savefig("accuracy.png")
