@@ -165,6 +165,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         if name.startswith("timing:"):
             timings[name.replace("timing:", "images_per_s:")] = float(value)
     notes.extend(environment_notes(worker.import_info or {}, checks))
+    if (worker.import_info or {}).get("top_level_failed"):
+        flags.append("top-level-skipped")
     if worker.starts > 1:
         notes.append(f"Your code's worker process was restarted {worker.starts - 1} time(s) after crashing or hanging.")
     if settings.only:
@@ -190,6 +192,12 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
         needing = [c.title for c in checks if f"{name.split('.')[0]}" in c.message and MISSING_TEXT in c.message]
         tail = (f"it was needed by: {'; '.join(needing)}" if needing else "your graded functions did not need it")
         notes.append(f"`import {name}`: {name} is not available on the grader; {tail}.")
+    failed = info.get("top_level_failed")
+    if isinstance(failed, dict):
+        notes.append(f"Running your module's top level failed on the grader ({str(failed.get('type', ''))[:100]}: "
+                     f"{str(failed.get('message', ''))[:300]}), so the grader took only its imports, definitions and "
+                     "constants, as it does for a notebook, and graded those. Keep training under "
+                     "`if __name__ == \"__main__\":` so that importing your module runs none of it.")
     lent = [str(n) for n in info.get("lent") or []]
     if lent:
         notes.append("Your code does not define " + ", ".join(lent[:30]) + ": the template gives "

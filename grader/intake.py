@@ -41,11 +41,12 @@ from pathlib import Path, PurePosixPath
 
 from grader.config import DEFAULT, MiB, Settings
 from grader.errors import SubmissionRejected
-from grader.notebook import NotebookError, notebook_code_text, notebook_to_module
+from grader.notebook import NotebookError, notebook_code_text, notebook_to_module, script_to_module
 from grader.notebook import short_text as _short
 from grader.scoring import Student
 
 EXAMPLE_NAME = "Mustermann-123456.zip"
+DEFINITIONS_NAME = "exercise4.definitions"
 
 # The shape only; surname letters and number length are checked by `parse_name`, which can
 # then say precisely what is wrong.
@@ -280,7 +281,8 @@ class Intake:
     code_name: str
     """The code file's path inside the zip, as the student named it."""
     module_dir: Path
-    """A folder holding only `exercise4.py`: what the worker imports."""
+    """A folder holding `exercise4.py`, what the worker imports, and for a .py its definitions alone
+    (`DEFINITIONS_NAME`), imported instead when running the module's top level fails."""
     pdf: PdfCheck
     flags: tuple[str, ...]
     """Machine-readable remarks, e.g. `code-renamed`, `pdf-missing`."""
@@ -337,6 +339,9 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
             raise SubmissionRejected(f"The code file {code_rel} is not UTF-8 text, so Python cannot read it.",
                                      flag="bad-encoding") from exc
         (module_dir / "exercise4.py").write_bytes(code_bytes)
+        # Only used if running the module's top level fails in the sandbox (a notebook exported as a script
+        # whose training cells need the student's data): then its definitions alone are graded.
+        (module_dir / DEFINITIONS_NAME).write_text(script_to_module(code_text)[0], encoding="utf-8")
     else:
         try:
             module_text, dropped = notebook_to_module(code_bytes)

@@ -226,7 +226,7 @@ def test_good_py_submission(make_zip, submit, tmp_path: Path) -> None:
     assert intake.code_kind == "py" and intake.code_name == "exercise4.py"
     assert intake.flags == ()
     assert intake.pdf.present and intake.pdf.readable and intake.pdf.shows_code is True
-    assert os.listdir(intake.module_dir) == ["exercise4.py"]
+    assert sorted(os.listdir(intake.module_dir)) == ["exercise4.definitions", "exercise4.py"]  # ours: the module and its definitions alone
     assert (intake.module_dir / "exercise4.py").read_text(encoding="utf-8") == GOOD_CODE
     assert intake.code_path.is_relative_to(tmp_path / "work" / "files")
 
@@ -236,7 +236,7 @@ def test_only_the_module_reaches_module_dir(make_zip, submit) -> None:
         "exercise4.py": GOOD_CODE, "conftest.py": "import os; os._exit(0)\n", "sitecustomize.py": "raise SystemExit\n",
         "pytest.ini": "[pytest]\n", "exercise4.pdf": make_pdf_bytes(GOOD_CODE)})
     intake = submit(path)
-    assert os.listdir(intake.module_dir) == ["exercise4.py"]
+    assert sorted(os.listdir(intake.module_dir)) == ["exercise4.definitions", "exercise4.py"]  # ours: the module and its definitions alone
     assert intake.code_name == "exercise4.py"
 
 

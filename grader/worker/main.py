@@ -17,6 +17,7 @@ from typing import Any
 from . import protocol
 
 MODULE_NAME = "exercise4"
+DEFINITIONS_NAME = "exercise4.definitions"  # grader.intake.DEFINITIONS_NAME (the worker imports nothing of the grader)
 
 
 class Session:
@@ -54,14 +55,30 @@ class Session:
         module.__dict__.update(lent)  # the student's own definitions, run next, replace any of these
         sys.modules[MODULE_NAME] = module
         started = time.perf_counter()
+        fallback: dict[str, str] | None = None
         try:
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except (Exception, SystemExit) as exc:
+                definitions = os.path.join(self.module_dir, DEFINITIONS_NAME)
+                if isinstance(exc, SyntaxError) or not os.path.isfile(definitions):
+                    raise
+                # The module's top level failed here (training on data only the student had): grade its
+                # imports, definitions and constants alone, as for a notebook, and say so.
+                fallback = describe_error(exc)
+                module = importlib.util.module_from_spec(spec)
+                module.__dict__.update(lent)
+                sys.modules[MODULE_NAME] = module
+                with open(definitions, encoding="utf-8") as fh:
+                    exec(compile(fh.read(), path, "exec"), module.__dict__)  # noqa: S102 - the student's own code
+                if own and not any(name in module.__dict__ for name in own):
+                    raise exc from None  # nothing of the exercise in it: the import's own error says most
         finally:
             finder.importing = False
         self.module = module
         return {"names": sorted(n for n in vars(module) if not n.startswith("_")),
                 "seconds": time.perf_counter() - started, "missing_modules": finder.missing,
-                "lent": environment.lent_names(module, lent)}
+                "lent": environment.lent_names(module, lent), "top_level_failed": fallback}
 
 
 def to_plain(value: Any, depth: int = 0) -> Any:

@@ -102,6 +102,15 @@ def notebook_to_module(nb_bytes: bytes) -> tuple[str, list[str]]:
     return "\n".join([*futures, *pieces]), notes
 
 
+def script_to_module(source: str) -> tuple[str, list[str]]:
+    """A Python script's imports, definitions and constants by the same rule (a notebook exported as a script)."""
+    notes: list[str] = []
+    kept = _filter_cell(source, 1, notes, _Scope())
+    futures = [k for k in kept if k.startswith("from __future__ import")]
+    body = [k for k in kept if not k.startswith("from __future__ import")]
+    return "\n\n".join([*futures, *body]) + "\n", [n.replace("code cell 1, ", "", 1) for n in notes]
+
+
 def _cells(text: str) -> list:
     """The notebook's cells, in nbformat 4's shape (older versions converted where nbformat is installed)."""
     try:
