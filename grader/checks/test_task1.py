@@ -1,4 +1,11 @@
-"""Task 1: Convolutions revisited."""
+"""Task 1: Convolutions revisited.
+
+The task and what is free: conv_relu must equal ReLU(x * w + b) (PyTorch's cross-correlation, the
+bias added, stride and zero padding as given) as a 2-D float tensor; how it is computed (conv2d,
+unfold, loops, numpy windows) is free. HAND_COMPUTED holds the six results as rows of numbers
+(lists, nested tuples, arrays or tensors all read the same). conv_output_size must return a Python
+int with the floor; `//` or math.floor are both fine.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,19 @@
-"""Task 3: A CNN on CIFAR-10."""
+"""Task 3: A CNN on CIFAR-10.
+
+The task and what is free, check by check (the Net's is written beside its checks):
+- make_transform: ToTensor; with augment a horizontal flip, RandomCrop(32, padding=4) and a
+  ColorJitter that changes colours (any non-neutral settings) before it; with normalize
+  Normalize(0.5, 0.5) after it. Other steps, their order among the augmentations and the jitter's
+  values are free.
+- make_loaders: the right split for each loader, the batch size, shuffling only the training
+  loader, augmenting only the training data. Dataset class (load_cifar10 or torchvision's CIFAR10)
+  and num_workers are free.
+- train(): one optimizer step per batch with zeroed gradients, per-epoch accuracies as fractions
+  of images, the test pass in eval mode. The loop's shape (tqdm, prints, checkpoints written to the
+  working folder, helpers, devices), lists or tensors returned, no_grad or inference_mode are free.
+- plot_accuracy / show_augmentations: what the figure shows, not how it is drawn (Figure or
+  pyplot, one imshow per image or a make_grid).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Task 4: Activation and saliency maps."""
+"""Task 4: Activation and saliency maps.
+
+The task and what is free: resnet_layers picks the four modules by identity; get_activations
+returns each module's output for the input, detached, leaving no hook behind and the model as it
+was (hooks of any kind, clones or not, any bookkeeping). Saliency: written beside its checks.
+"""
 
 from __future__ import annotations
 

@@ -24,6 +24,24 @@ from torch import nn
 import exercise4 as ex
 
 HAND_KEYS = ("w1_s1", "w2_s1", "w3_s1", "w1_s2", "w2_s2", "w3_s2")
+# What the exercise gives (the template has them too; your code need not define them, and the
+# grader does not require them either).
+X = torch.tensor([[1, 0, 0, 1, 1, 0], [0, 1, 0, 0, 0, 1], [0, 0, 1, 1, 0, 0], [1, 0, 0, 0, 1, 0],
+                  [1, 0, 0, 0, 0, 1]], dtype=torch.float32)
+W1 = torch.tensor([[1, 0], [0, 1]], dtype=torch.float32)
+B1 = -1.0
+CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def photo(name: str = "chelsea", size: int = 224) -> torch.Tensor:
+    """A scikit-image photo, ImageNet-normalized, shape (1, 3, size, size)."""
+    import skimage.data
+    from torchvision import transforms
+
+    image = torch.from_numpy(np.ascontiguousarray(getattr(skimage.data, name)())).permute(2, 0, 1).float() / 255.0
+    prepare = transforms.Compose([transforms.Resize(size, antialias=True), transforms.CenterCrop(size),
+                                  transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    return prepare(image)[None]
 ANSWER_IDS = ("1b", "1d", "1e", "2c", "2d", "3.3", "3.4", "4.5")
 
 
@@ -44,7 +62,7 @@ def write_tiny_cifar(root: Path, per_batch: int = 4, test_size: int = 6) -> Path
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": list(ex.CLASSES), "num_cases_per_batch": per_batch, "num_vis": 3072}, f)
+        pickle.dump({"label_names": list(CLASSES), "num_cases_per_batch": per_batch, "num_vis": 3072}, f)
     return root
 
 
@@ -55,20 +73,22 @@ def tiny_cifar(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def resnet() -> nn.Module:
-    model, _ = ex.load_resnet18(seed=0)
-    return model
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None).eval()
 
 
 # --- Task 1 -----------------------------------------------------------------
 
 
 def test_conv_relu_shape_and_sign():
-    out = ex.conv_relu(ex.X, ex.W1, ex.B1)
+    out = ex.conv_relu(X, W1, B1)
     assert isinstance(out, torch.Tensor), "Task 1(a): conv_relu must return a torch.Tensor"
     assert out.dim() == 2 and tuple(out.shape) == (4, 5), f"Task 1(a): expected shape (4, 5), got {tuple(out.shape)}"
     assert out.is_floating_point(), "Task 1(a): conv_relu must return a float tensor"
     assert (out >= 0).all(), "Task 1(a): a ReLU output is never negative"
-    assert tuple(ex.conv_relu(ex.X, ex.W1, ex.B1, stride=2).shape) == (2, 3), "Task 1(c): stride 2 gives shape (2, 3)"
+    assert tuple(ex.conv_relu(X, W1, B1, stride=2).shape) == (2, 3), "Task 1(c): stride 2 gives shape (2, 3)"
 
 
 def test_conv_relu_matches_conv2d():
@@ -242,7 +262,7 @@ def test_resnet_layers(resnet):
 
 
 def test_get_activations(resnet):
-    x = ex.load_photo("chelsea", 224)
+    x = photo("chelsea", 224)
     before = resnet(x).detach()
     acts = ex.get_activations(resnet, x, ex.resnet_layers(resnet))
     shapes = {name: tuple(a.shape) for name, a in acts.items()}
