@@ -298,6 +298,13 @@ class _Member:
     parts: tuple[str, ...]
 
 
+def graded_constants(settings: Settings) -> tuple[str, ...]:
+    """The constants a student writes (HAND_COMPUTED, RF_ANSWERS, ANSWERS): a notebook may compute them."""
+    from grader.template import stub_names
+
+    return tuple(n for n in stub_names(settings.reference_path.read_text(encoding="utf-8")) if n.isupper())
+
+
 def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT) -> Intake:
     """Check a submission's name, unpack it safely under workdir and pick its code and PDF.
 
@@ -341,10 +348,11 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
         (module_dir / "exercise4.py").write_bytes(code_bytes)
         # Only used if running the module's top level fails in the sandbox (a notebook exported as a script
         # whose training cells need the student's data): then its definitions alone are graded.
-        (module_dir / DEFINITIONS_NAME).write_text(script_to_module(code_text)[0], encoding="utf-8")
+        (module_dir / DEFINITIONS_NAME).write_text(script_to_module(code_text, graded_constants(settings))[0],
+                                                   encoding="utf-8")
     else:
         try:
-            module_text, dropped = notebook_to_module(code_bytes)
+            module_text, dropped = notebook_to_module(code_bytes, graded_constants(settings))
         except NotebookError as exc:
             raise SubmissionRejected(exc.reason, flag=exc.flag) from exc
         (module_dir / "exercise4.py").write_text(module_text, encoding="utf-8")

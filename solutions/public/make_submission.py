@@ -65,6 +65,8 @@ CONTRACT_NAMES = (
     "resnet_layers", "get_activations", "saliency_maps",
     "ANSWERS",
 )
+# The constants among them, which a notebook may compute with its own functions (the grader runs those).
+COMPUTED = tuple(name for name in CONTRACT_NAMES if name.isupper())
 IMPORT_TIMEOUT_S = 120.0
 # Finder and archive tools add these; they are never a student's code.
 JUNK = ("__MACOSX/", ".ipynb_checkpoints/", "__pycache__/")
@@ -196,7 +198,7 @@ def import_problems(code_name: str, data: bytes, timeout: float) -> list[str]:
     if code_name.endswith(".ipynb"):
         # The grader's own reading: imports, definitions and constants; training runs and plots are skipped.
         try:
-            source, _ = notebook_filter.notebook_to_module(data)
+            source, _ = notebook_filter.notebook_to_module(data, COMPUTED)
         except notebook_filter.NotebookError as exc:
             return [f"{code_name}: {exc.reason}"]
         return _import_source(code_name, source.encode("utf-8"), timeout)
@@ -204,7 +206,7 @@ def import_problems(code_name: str, data: bytes, timeout: float) -> list[str]:
     if problems and " does not import: " in problems[0] and "SyntaxError" not in problems[0]:
         # Like the grader: when running the module's top level fails (training on data it cannot find),
         # its imports, definitions and constants alone are graded.
-        definitions, _ = notebook_filter.script_to_module(data.decode("utf-8-sig", "replace"))
+        definitions, _ = notebook_filter.script_to_module(data.decode("utf-8-sig", "replace"), COMPUTED)
         if not _import_source(code_name, definitions.encode("utf-8"), timeout):
             return [f"note: importing {code_name} runs its top level, which failed here ({problems[0].split(': ', 1)[1]}); "
                     "the grader then grades its definitions alone. Put training under `if __name__ == \"__main__\":`."]

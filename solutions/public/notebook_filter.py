@@ -53,13 +53,15 @@ CELL_MAGICS_WITH_PYTHON = frozenset({"time", "timeit", "capture", "prun"})
 _MAGIC_LINE = re.compile(r"\s*([%!]|\w+\s*=\s*[%!]|\S.*\?\s*$)")
 
 
-def notebook_to_module(nb_bytes: bytes) -> tuple[str, list[str]]:
+def notebook_to_module(nb_bytes: bytes, computed: tuple[str, ...] = ()) -> tuple[str, list[str]]:
     """The importable module in a notebook, and a note per statement or cell left out.
 
     Rule: lines starting with ``%`` or ``!`` (also ``x = !cmd`` and ``obj?`` help lines) are
     blanked; ``%%time``/``%%capture`` cells are read without their first line, other cell
     magics are skipped; a cell that still does not parse is skipped. Of each cell's top-level
-    statements, kept are imports, ``def``, ``class`` and assignments whose value calls
+    statements, kept are imports, ``def``, ``class``, assignments to the names in ``computed`` (the
+    exercise's constants, such as ``HAND_COMPUTED``, which a student may compute with their own
+    functions), and other assignments whose value calls
     nothing or only cheap constructors (:data:`SAFE_CALLS`, ``nn.*``, ``transforms.*`` and
     reshaping methods on them), so ``X = torch.tensor(...)`` and ``ANSWERS = {...}`` stay
     while ``acc = train(...)`` or ``data = CIFAR10(..., download=True)`` do not run. ``if``
@@ -85,7 +87,7 @@ def notebook_to_module(nb_bytes: bytes) -> tuple[str, list[str]]:
     if not code_cells:
         raise NotebookError("The notebook has no code cells.", flag="bad-notebook")
     futures: list[str] = []
-    scope = _Scope()
+    scope = _Scope(computed)
     for number, cell in enumerate(code_cells, start=1):
         source = cell.get("source", "")
         if isinstance(source, list):  # tolerated: some writers keep the line list
@@ -102,10 +104,10 @@ def notebook_to_module(nb_bytes: bytes) -> tuple[str, list[str]]:
     return "\n".join([*futures, *pieces]), notes
 
 
-def script_to_module(source: str) -> tuple[str, list[str]]:
+def script_to_module(source: str, computed: tuple[str, ...] = ()) -> tuple[str, list[str]]:
     """A Python script's imports, definitions and constants by the same rule (a notebook exported as a script)."""
     notes: list[str] = []
-    kept = _filter_cell(source, 1, notes, _Scope())
+    kept = _filter_cell(source, 1, notes, _Scope(computed))
     futures = [k for k in kept if k.startswith("from __future__ import")]
     body = [k for k in kept if not k.startswith("from __future__ import")]
     return "\n\n".join([*futures, *body]) + "\n", [n.replace("code cell 1, ", "", 1) for n in notes]
@@ -202,11 +204,14 @@ def _keep(node: ast.stmt, cell: int, notes: list[str], scope: _Scope) -> ast.stm
         return node
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         value = node.value
-        if value is not None and not _safe_expr(value):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        # The exercise's own constants may be computed with the notebook's functions
+        # (HAND_COMPUTED = {"w1_s1": conv_relu(X, W1, B1).tolist(), ...}): they run, nothing else that calls code does.
+        computed = all(isinstance(t, ast.Name) and t.id in scope.computed for t in targets)
+        if value is not None and not computed and not _safe_expr(value):
             notes.append(f"{where}: assignment `{short_text(ast.unparse(node))}` calls code that may train or plot; "
                          "not executed")
             return None
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         # `act = activations["maxpool"]` after the cell that computed `activations` was left out.
         reads = [value] if value is not None else []
         reads += [t for t in targets if not isinstance(t, (ast.Name, ast.Tuple, ast.List, ast.Starred))]
@@ -259,9 +264,10 @@ def _keep(node: ast.stmt, cell: int, notes: list[str], scope: _Scope) -> ast.stm
 class _Scope:
     """The names the kept statements define so far: a kept statement may only read these (or builtins)."""
 
-    def __init__(self) -> None:
+    def __init__(self, computed: tuple[str, ...] = ()) -> None:
         import builtins
 
+        self.computed = frozenset(computed)
         # Jupyter's own names, which a notebook reads without defining them.
         self.names = set(dir(builtins)) | {"__name__", "__file__", "__doc__", "display", "get_ipython", "In", "Out"}
         self.star = False  # after `from x import *` any name may exist
