@@ -188,8 +188,9 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
     from grader.worker.environment import MISSING_TEXT
 
     notes = []
-    for name in [str(m) for m in info.get("missing_modules") or []][:20]:
-        needing = [c.title for c in checks if f"{name.split('.')[0]}" in c.message and MISSING_TEXT in c.message]
+    # Both lists come from the student's process: bounded in count and length before they reach a report.
+    for name in [str(m)[:100] for m in list(info.get("missing_modules") or [])[:20]]:
+        needing = [c.title for c in checks if name.split(".")[0] in c.message and MISSING_TEXT in c.message]
         tail = (f"it was needed by: {'; '.join(needing)}" if needing else "your graded functions did not need it")
         notes.append(f"`import {name}`: {name} is not available on the grader; {tail}.")
     failed = info.get("top_level_failed")
@@ -198,9 +199,9 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
                      f"{str(failed.get('message', ''))[:300]}), so the grader took only its imports, definitions and "
                      "constants, as it does for a notebook, and graded those. Keep training under "
                      "`if __name__ == \"__main__\":` so that importing your module runs none of it.")
-    lent = [str(n) for n in info.get("lent") or []]
+    lent = [str(n)[:100] for n in list(info.get("lent") or [])[:30]]
     if lent:
-        notes.append("Your code does not define " + ", ".join(lent[:30]) + ": the template gives "
+        notes.append("Your code does not define " + ", ".join(lent) + ": the template gives "
                      + ("these" if len(lent) > 1 else "it") + ", and the grader used the template's.")
     return notes
 

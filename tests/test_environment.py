@@ -61,3 +61,19 @@ def test_jupyter_builtins():
     environment.install_notebook_builtins()
     assert display(object()) is None  # type: ignore[name-defined]  # noqa: F821
     assert get_ipython().run_line_magic("matplotlib", "inline") is not None  # type: ignore[name-defined]  # noqa: F821
+
+
+def test_the_report_names_each_stand_in_and_whether_a_check_needed_it():
+    from grader.grading import environment_notes
+    from grader.scoring import CheckResult
+
+    needed = CheckResult("test_plot_accuracy", "3.3", "plot_accuracy: a Figure", 0.0, 1.0, "failed",
+                         "plot_accuracy(runs) should run without error, but raised ModuleNotFoundError: seaborn "
+                         "is not installed on the grader, and your code called seaborn.lineplot()")
+    notes = environment_notes({"missing_modules": ["seaborn", "google.colab"], "lent": ["to_image", "CLASSES"]},
+                              [needed])
+    assert notes[0] == "`import seaborn`: seaborn is not available on the grader; it was needed by: plot_accuracy: a Figure."
+    assert notes[1] == "`import google.colab`: google.colab is not available on the grader; your graded functions did not need it."
+    assert notes[2].startswith("Your code does not define to_image, CLASSES: the template gives these")
+    assert environment_notes({"missing_modules": ["x" * 10_000] * 100}, []) == environment_notes(
+        {"missing_modules": ["x" * 100] * 20}, [])

@@ -132,7 +132,10 @@ def describe_error(exc: BaseException) -> dict[str, str]:
     """The student's exception, with the traceback's frames from their own file only."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.basename(f.filename) == MODULE_NAME + ".py"]
     tb = "".join(traceback.format_list(frames[-8:]))
-    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": tb[-4000:]}
+    message = str(exc)
+    if len(message) > 2000:
+        message = message[:2000] + " … (cut here: the whole message is longer)"
+    return {"type": type(exc).__name__, "message": message, "traceback": tb[-4000:]}
 
 
 def handle(session: Session, request: dict[str, Any]) -> Any:
