@@ -31,7 +31,8 @@ SAFE_CALLS = frozenset({
     "torch.cuda.is_available", "torch.FloatTensor", "torch.LongTensor",
     "np.array", "np.asarray", "np.zeros", "np.ones", "np.eye", "np.arange", "np.float32",
     "numpy.array", "numpy.asarray", "numpy.zeros", "numpy.ones",
-    "os.path.join", "os.path.exists", "os.path.isdir", "os.path.isfile", "os.getcwd", "Path",
+    "os.path.join", "os.path.exists", "os.path.isdir", "os.path.isfile", "os.getcwd", "os.environ.get", "os.getenv",
+    "Path",
 })
 # Any call below these prefixes builds a cheap object (a transform, a layer, a loss).
 SAFE_CALL_PREFIXES = ("transforms.", "torchvision.transforms.", "T.", "nn.", "torch.nn.")
