@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_device
-from grader.errors import GraderError, SandboxError, SubmissionRejected
+from grader.errors import ConfigError, GraderError, SandboxError, SubmissionRejected
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
 
 TRAIN_SAMPLE = 5000
@@ -147,10 +147,16 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         log = io.StringIO()
         t = time.perf_counter()
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            pytest.main([str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR), "-q",
-                         "--json-report", f"--json-report-file={report_file}", "--json-report-omit", "log", "streams",
-                         "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
+            code = pytest.main([str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
+                                "-q", "--json-report", f"--json-report-file={report_file}", "--json-report-omit",
+                                "log", "streams", "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
         timings["checks"] = time.perf_counter() - t
+        # 0 and 1 are "checks passed" and "some failed"; anything else (a check file that does not import,
+        # no check selected) is the grader's, and would give every submission the same wrong zero.
+        if int(code) not in (0, 1):
+            save_log(settings.out_dir, stem, log.getvalue())
+            raise ConfigError(f"The hidden checks did not run (pytest exit code {int(code)}): no submission can be "
+                              f"graded until they do. pytest's output is in {settings.out_dir / '.logs' / stem}.log.")
         require_started(worker)  # a restart after a crash may have found the sandbox broken
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         checks = checks_from_report(report, rubric)
