@@ -513,6 +513,18 @@ def small_image(ax: Any) -> Any:
     return np.asarray(array, dtype=np.float32)
 
 
+IMAGE_BUDGET = 2 * 1024 * 1024
+"""Values of all pictures one figure may send back (8 MiB as float32): 10 CIFAR-10 images need 30,720."""
+
+
+def within(image: Any, budget: list[int]) -> Any:
+    """The image if it fits what is left of the budget (which it then uses up), else None."""
+    if image is None or image.size > budget[0]:
+        return None
+    budget[0] -= image.size
+    return image
+
+
 def describe_figure(make: Callable[[], Any], keep_images: bool = False) -> dict[str, Any]:
     """Call a plotting function; report its Figure's axes, lines, legend, images and a PNG of it."""
     import matplotlib
@@ -531,6 +543,8 @@ def describe_figure(make: Callable[[], Any], keep_images: bool = False) -> dict[
     if not isinstance(fig, matplotlib.figure.Figure):
         return {"is_figure": False, "type": f"{type(fig).__module__}.{type(fig).__qualname__}", "show_called": bool(shown)}
     axes = []
+    # Pictures cross the boundary only up to a budget: a figure of many axes must not become gigabytes.
+    budget = [IMAGE_BUDGET if keep_images else 0]
     for ax in fig.axes:
         legend = ax.get_legend()
         axes.append({
@@ -540,7 +554,7 @@ def describe_figure(make: Callable[[], Any], keep_images: bool = False) -> dict[
                        "x": np.asarray(line.get_xdata(), dtype=np.float64)[:1000],
                        "y": np.asarray(line.get_ydata(), dtype=np.float64)[:1000]} for line in ax.get_lines()[:50]],
             "images": len(ax.get_images()),
-            **({"image": small_image(ax)} if keep_images else {}),
+            **({"image": within(small_image(ax), budget)} if keep_images else {}),
         })
     fig_legends = [[t.get_text()[:200] for t in lg.get_texts()] for lg in fig.legends]
     buffer = io.BytesIO()
