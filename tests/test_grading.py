@@ -150,3 +150,11 @@ def test_hidden_checks_that_do_not_run_stop_grading_instead_of_scoring_zero(tmp_
     monkeypatch.setattr(grader.grading, "CHECKS_DIR", broken)
     with pytest.raises(ConfigError, match="The hidden checks did not run"):
         grade_submission(make_submission(reference_source), settings(tmp_path, ("test_conv_relu_stride1",)))
+
+
+def test_a_module_whose_top_level_fails_is_graded_on_its_definitions(tmp_path, make_submission, reference_source):
+    code = reference_source + "\nhistory = open('../data/only-on-the-students-laptop.bin').read()\n"
+    result = grade_submission(make_submission(code), settings(tmp_path, ("test_conv_relu_stride1",)))
+    assert statuses(result) == {"test_conv_relu_stride1": "passed"}
+    assert "top-level-skipped" in result.flags and "import-error" not in result.flags
+    assert any("Running your module's top level failed on the grader (FileNotFoundError" in n for n in result.notes)

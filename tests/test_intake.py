@@ -629,3 +629,11 @@ def test_notebook_keeps_set_up_and_drops_what_reads_left_out_names(tmp_path, mon
     namespace: dict = {}
     exec(compile(source, "exercise4.py", "exec"), namespace)  # noqa: S102 - our own test notebook
     assert (tmp_path / "results").is_dir()
+
+
+def test_the_worker_knows_the_definitions_file_by_the_intakes_name() -> None:
+    """The worker imports nothing of the grader, so the name is written twice; they must agree."""
+    from grader import intake
+    from grader.worker import main
+
+    assert main.DEFINITIONS_NAME == intake.DEFINITIONS_NAME and main.MODULE_NAME + ".py" == "exercise4.py"
