@@ -173,6 +173,10 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     notes.extend(environment_notes(worker.import_info or {}, checks))
     if (worker.import_info or {}).get("top_level_failed"):
         flags.append("top-level-skipped")
+    if any(c.malformed for c in checks):
+        flags.append("malformed-reply")
+        notes.append("Some replies of your code's process did not have the shape the grader's probes send "
+                     "(was the grader's code inside your process changed?); those checks failed.")
     if worker.starts > 1:
         notes.append(f"Your code's worker process was restarted {worker.starts - 1} time(s) after crashing or hanging.")
     if settings.only:

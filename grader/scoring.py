@@ -44,6 +44,8 @@ class CheckResult:
     """Seconds the check took."""
     reading: str = ""
     """For a passed check that accepts several correct readings: the one it recognised."""
+    malformed: bool = False
+    """Failed because the worker's reply did not have the shape the grader's probes send (flagged for the TA)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def check_from_test(test: dict[str, Any], cid: str, task: str, title: str, max_p
     feedback = meta.get("feedback")
     if feedback:
         status: Status = "error" if meta.get("kind") == "worker" else "failed"
-        return CheckResult(cid, task, title, 0.0, max_points, status, str(feedback), duration)
+        return CheckResult(cid, task, title, 0.0, max_points, status, str(feedback), duration,
+                           malformed=meta.get("kind") == "malformed")
     return CheckResult(cid, task, title, 0.0, max_points, "error",
                        "The check could not be completed (an internal error of the grader; "
                        "a TA has been told in the run log).", duration)

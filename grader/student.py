@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,11 +82,15 @@ class Student:
     def __init__(self, worker: Worker, call_timeout_s: float) -> None:
         self.worker = worker
         self.call_timeout_s = call_timeout_s
+        self.last_seconds = 0.0
+        """Wall time of the last probe, measured here (speeds are never taken from what the worker reports)."""
 
     def probe(self, probe: str, what: str, /, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run a worker probe; `what` names the student's code in the exercise's words."""
+        started = time.perf_counter()
         reply = self.worker.request({"op": "probe", "name": probe, "kwargs": arg(kwargs)},
                                     timeout or self.call_timeout_s, what)
+        self.last_seconds = time.perf_counter() - started
         if not reply["ok"]:
             raise CheckFailed(f"{what} should run without error, but raised {error_text(reply['error'])}")
         return reply["value"]

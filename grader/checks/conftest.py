@@ -38,7 +38,18 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[None])
         return {"feedback": exc.message, "kind": "check"}
     if isinstance(exc, WorkerError):
         return {"feedback": exc.message, "kind": "worker"}
+    if isinstance(exc, MALFORMED):
+        # The checks read replies of the shape the grader's probes send; these errors mean the reply had
+        # another shape (the student's process sent it, and may have forged it). The reference and the
+        # corpora pass every check, so a grader bug shows there first; here it costs only this check.
+        return {"feedback": "The grader could not read what your code's process sent back for this check "
+                            f"({type(exc).__name__}); a submission that leaves the grader's own code alone never "
+                            "causes this.", "kind": "malformed"}
     return {}
+
+
+MALFORMED = (KeyError, TypeError, IndexError, ValueError, AttributeError)
+"""Errors a check raises on a reply whose shape is not the one the grader's probes send."""
 
 
 @pytest.fixture(scope="session")

@@ -38,12 +38,35 @@ def photo(ctx, ref, name: str) -> torch.Tensor:
 def test_resnet_layers(ctx):
     ctx.student.require("resnet_layers")
     what = "resnet_layers(model)"
-    got = outcome(ctx.student.probe("resnet_layers", what, seed=ctx.seed), what)
-    wrong = {k: got.get(k, "<missing>") for k, v in LAYERS.items() if got.get(k) != v}
+    rng = ctx.rng("resnet-layers")
+    x = torch.from_numpy(rng.normal(0, 1, (1, 3, 64, 64)).astype(np.float32))
+    got = outcome(ctx.student.probe("resnet_layers", what, seed=ctx.seed, inputs=x), what)
+    if not isinstance(got, dict):
+        raise CheckFailed(f"{what} should return a dict of the four layers.")
+    # The names the worker reports make the feedback; the point is earned by the picked modules'
+    # outputs on the grader's random input, which must be those of the exercise's modules.
+    model = seeded_resnet(ctx.seed)
+    expected: dict[str, np.ndarray] = {}
+    hooks = [model.get_submodule(v).register_forward_hook(lambda m, a, o, k=k: expected.update({k: o.numpy().copy()})
+                                                           if k not in expected else None)
+             for k, v in LAYERS.items()]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    wrong = {}
+    for key in LAYERS:
+        entry = got.get(key)
+        name = entry.get("name", "<missing>") if isinstance(entry, dict) else "<missing>"
+        out = entry.get("output") if isinstance(entry, dict) else None
+        array = out.get("array") if isinstance(out, dict) else None
+        if not (isinstance(array, np.ndarray) and array.shape == expected[key].shape
+                and np.allclose(array, expected[key], atol=1e-4, rtol=1e-3)):
+            wrong[key] = name if name != LAYERS[key] else f"{name} (but its output is not that module's)"
     if wrong:
-        expected = ", ".join(f"{k!r}: model.{v}" for k, v in LAYERS.items())
+        want = ", ".join(f"{k!r}: model.{v}" for k, v in LAYERS.items())
         picked = ", ".join(f"{k!r}: {v}" for k, v in wrong.items())
-        raise CheckFailed(f"{what} should pick {expected}; it picked {picked}.")
+        raise CheckFailed(f"{what} should pick {want}; it picked {picked}.")
 
 
 def reference_activations(ctx, ref) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -1,9 +1,12 @@
 """Probes: trusted code run inside the student's process that reports on student objects.
 
 Each probe takes the student's module and plain arguments (tensors arrive as torch tensors)
-and returns plain data. Whatever a probe returns is still untrusted: the student's code ran
-in this process and may have changed anything here. The grading process therefore recomputes
-what it can (accuracies, replayed training) from the raw numbers a probe sends back.
+and returns plain data. Whatever a probe returns is untrusted: the student's code ran in this
+process first and may have replaced anything here, this table included. So a point is only
+ever earned from numbers the grading process checks itself: outputs on the inputs it chose and
+sent, weights it replays with the data and batch order it chose, layer outputs it recomputes.
+What a probe reports about the student's objects (their layers, steps, hooks, figure labels)
+can only take a point away, never give one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import io
 import math
 import os
 import pickle
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -127,35 +129,56 @@ def nested(value: Any, depth: int = 0) -> Any:
 # ---------------------------------------------------------------- Task 3: transforms and loaders
 
 
+def transform_family(cls: type) -> str:
+    """Which torchvision namespace a transform class comes from ("v1", "v2"), else its module."""
+    module = cls.__module__
+    if module.startswith("torchvision.transforms.v2"):
+        return "v2"
+    if module.startswith("torchvision.transforms"):
+        return "v1"
+    return module[:100]
+
+
+def describe_step(step: Any, depth: int = 0) -> dict[str, Any]:
+    """One transform: its class, namespace and every public attribute (nested transforms described in turn)."""
+    params: dict[str, Any] = {}
+    attrs = vars(step) if hasattr(step, "__dict__") else {}
+    for name, value in list(attrs.items())[:40]:
+        if name.startswith("_") or name == "training":
+            continue
+        if name == "transforms" and isinstance(value, (list, tuple)) and depth < 3:
+            params[name] = [describe_step(s, depth + 1) for s in list(value)[:20]]
+        else:
+            params[name[:100]] = plain_param(value)
+    return {"type": type(step).__name__[:100], "family": transform_family(type(step)), "params": params}
+
+
 def describe_transform(t: Any) -> list[dict[str, Any]]:
-    """The steps of a transform pipeline with the parameters that matter for the exercise."""
+    """The steps of a transform pipeline, each with everything the grader needs to rebuild it."""
     steps = getattr(t, "transforms", None)
-    if steps is None:
+    if not isinstance(steps, (list, tuple)):
         steps = [t]
-    out = []
-    for step in list(steps)[:50]:
-        params: dict[str, Any] = {}
-        for attr in ("p", "size", "padding", "brightness", "contrast", "saturation", "hue", "mean", "std"):
-            if hasattr(step, attr):
-                params[attr] = plain_param(getattr(step, attr))
-        if hasattr(step, "transforms") and step is not t:
-            params["inner"] = [d["type"] for d in describe_transform(step)]
-        out.append({"type": type(step).__name__, "params": params})
-    return out
+    return [describe_step(step) for step in list(steps)[:50]]
 
 
-def plain_param(value: Any) -> Any:
+def plain_param(value: Any, depth: int = 0) -> Any:
+    import enum
+
     import torch
 
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().to(torch.float64).flatten().tolist()
-    if isinstance(value, (list, tuple)):
-        return [plain_param(v) for v in value]
+        return value.detach().cpu().to(torch.float64).flatten()[:100].tolist()
+    if isinstance(value, enum.Enum):
+        return {"enum": type(value).__name__[:100], "name": str(value.name)[:100]}
+    if isinstance(value, (list, tuple)) and depth < 3:
+        return [plain_param(v, depth + 1) for v in list(value)[:100]]
     if type(value) in (int, float, bool) or value is None:
         return value
+    if type(value) is str:
+        return value[:200]
     if isinstance(value, (np.integer, np.floating)):
         return float(value)
-    return repr(value)[:200]
+    return {"repr": repr(value)[:200]}
 
 
 @probe
@@ -176,7 +199,8 @@ def transforms(module: Any, image: Any, samples: int) -> dict[str, Any]:
                 for seed in range(samples):
                     torch.manual_seed(seed)
                     outputs.append(tensor(t(pil.copy())))
-                return {"steps": describe_transform(t), "type": type(t).__name__, "outputs": outputs}
+                return {"steps": describe_transform(t), "type": type(t).__name__, "family": transform_family(type(t)),
+                        "outputs": outputs}
 
             out[key] = guarded(run)
     return out
@@ -341,9 +365,44 @@ def module_attrs(m: Any) -> dict[str, Any]:
     return {a: plain_param(getattr(m, a)) for a in LAYER_ATTRS if hasattr(m, a)}
 
 
+def layer_trace(net: Any, inputs: Any) -> list[dict[str, Any]]:
+    """Each executed weighted layer in forward order: its type, weights, and its input and output on `inputs`.
+
+    The forward pass runs in training mode (batch norms use the batch's statistics), without
+    gradients. The grading process recomputes every layer's output from its input and weights and
+    checks that each layer's input follows from the previous layer's output: the architecture is
+    then shown by numbers, not by what this process says about itself.
+    """
+    import torch
+
+    layers = weighted_layers(net, inputs[:2])
+    seen: dict[int, dict[str, Any]] = {}
+    order: list[dict[str, Any]] = []
+
+    def record(mod: Any, args: Any, out: Any) -> None:
+        if id(mod) in seen or not args or not isinstance(args[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+            return
+        entry = {"type": type(mod).__name__, "state": state_arrays(mod),
+                 "input": args[0].detach().cpu().float().numpy().copy(), "output": out.detach().cpu().float().numpy().copy()}
+        seen[id(mod)] = entry
+        order.append(entry)
+
+    handles = [m.register_forward_hook(record) for m in layers]
+    was_training = net.training
+    try:
+        net.train()
+        with torch.no_grad():
+            net(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return order
+
+
 @probe
-def net_structure(module: Any) -> dict[str, Any]:
-    """Net(False) and Net(True): the layers a forward pass runs through, every module, parameters, output shape."""
+def net_structure(module: Any, inputs: Any) -> dict[str, Any]:
+    """Net(False) and Net(True): the layers a forward pass runs through, every module, and each weighted layer's trace."""
     import torch
 
     out = {}
@@ -357,11 +416,7 @@ def net_structure(module: Any) -> dict[str, Any]:
                        for name, m in list(net.named_modules())[:200]]
             ran = [{"name": name, "type": type(m).__name__, "attrs": module_attrs(m)}
                    for name, m in executed_layers(net, example)[:200]]
-            params = sum(p.numel() for p in net.parameters())
-            net.eval()
-            with torch.no_grad():
-                y = net(example)
-            return {"modules": modules, "executed": ran, "parameters": int(params), "output_shape": list(y.shape)}
+            return {"modules": modules, "executed": ran, "trace": layer_trace(net, inputs.float())}
         out[f"normalization={normalization}"] = guarded(run)
     return out
 
@@ -385,31 +440,25 @@ class BatchLoader:
     """Batches of preloaded tensors by indexing: what the training checks give the student's train().
 
     Looks like a DataLoader where it matters (`len()`, `batch_size`, `dataset`, iteration of
-    `(images, labels)`), without per-image PIL work. Records each pass's order so the
-    grading process can replay training.
+    `(images, labels)`), without per-image PIL work. Every pass yields the images in the order the
+    grading process chose and sent (`order`; None: as stored), so the grading process knows each
+    batch without being told by this process, and can replay training on its own.
     """
 
-    def __init__(self, images: Any, labels: Any, batch_size: int, shuffle: bool, seed: int) -> None:
+    def __init__(self, images: Any, labels: Any, batch_size: int, order: Any = None) -> None:
         import torch
 
         self.dataset = torch.utils.data.TensorDataset(images, labels)
         self.images, self.labels = images, labels
         self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(seed)
-        self.orders: list[Any] = []
+        self.order = torch.arange(len(labels)) if order is None else torch.as_tensor(order).long()
 
     def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def __iter__(self) -> Any:
-        import torch
-
-        n = len(self.labels)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        self.orders.append(order)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for start in range(0, len(self.order), self.batch_size):
+            idx = self.order[start:start + self.batch_size]
             yield self.images[idx], self.labels[idx]
 
 
@@ -443,57 +492,49 @@ def to_device(device: str, *tensors: Any) -> list[Any]:
 @probe
 def student_train(module: Any, spec: list[list[Any]], state: dict[str, Any], train_x: Any, train_y: Any,
                   test_x: Any, test_y: Any, epochs: int, batch_size: int, lr: float, seed: int,
-                  use_gpu: bool) -> dict[str, Any]:
-    """The student's train() on the grader's network and data; its return value and the final weights."""
+                  use_gpu: bool, order: Any) -> dict[str, Any]:
+    """The student's train() on the grader's network, data and batch order; its return value and the final weights."""
     import torch
 
     torch.manual_seed(seed)
     model = build_model(spec)
     model.load_state_dict(state)
     model.train()
-    train_loader = BatchLoader(train_x.float(), train_y.long(), batch_size, True, seed)
-    test_loader = BatchLoader(test_x.float(), test_y.long(), batch_size, False, seed)
+    train_loader = BatchLoader(train_x.float(), train_y.long(), batch_size, order)
+    test_loader = BatchLoader(test_x.float(), test_y.long(), batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = torch.nn.CrossEntropyLoss()
-    started = time.perf_counter()
     result = guarded(lambda: module.train(model, criterion, optimizer, train_loader, test_loader,
                                           num_epochs=epochs, use_gpu=use_gpu))
-    seconds = time.perf_counter() - started
     if result["ok"]:
         result["value"] = nested(result["value"])
     model = model.cpu()
-    result.update(state=state_arrays(model), seconds=seconds,
-                  orders=[o.numpy() for o in train_loader.orders[:3]],
-                  images_per_s=epochs * len(train_y) / max(seconds, 1e-9))
+    result["state"] = state_arrays(model)
     return result
 
 
 @probe
-def grader_trains_net(module: Any, train_x: Any, train_y: Any, epochs: int, batch_size: int, lr: float,
-                      seed: int, device: str) -> dict[str, Any]:
-    """The student's Net(False) trained by the grader's own loop; the final weights."""
+def net_steps(module: Any, layers: list[dict[str, Any]], train_x: Any, train_y: Any, batches: list[Any], lr: float,
+              device: str) -> dict[str, Any]:
+    """The student's Net(False) with the grader's weights loaded in forward order, after the grader's Adam steps."""
     import torch
     import torch.nn.functional as F
 
     def run() -> dict[str, Any]:
-        torch.manual_seed(seed)
-        net = module.Net(normalization=False).to(device)
+        torch.manual_seed(0)
+        net = module.Net(normalization=False)
+        load_layer_states(net, torch.zeros(2, 3, 32, 32), layers)
+        net = net.to(device)
         x, y = to_device(device, train_x.float(), train_y.long())
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        generator = torch.Generator().manual_seed(seed)
         net.train()
-        started = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.randperm(len(y), generator=generator).to(device)
-            for start in range(0, len(y), batch_size):
-                idx = order[start:start + batch_size]
-                optimizer.zero_grad()
-                F.cross_entropy(net(x[idx]), y[idx]).backward()
-                optimizer.step()
-        seconds = time.perf_counter() - started
+        for idx in batches:
+            idx = torch.as_tensor(idx).long().to(device)
+            optimizer.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            optimizer.step()
         net = net.cpu()
-        return {"layers": layer_states(net, torch.zeros(2, 3, 32, 32)), "seconds": seconds,
-                "images_per_s": epochs * len(y) / seconds}
+        return {"layers": layer_states(net, torch.zeros(2, 3, 32, 32))}
 
     return guarded(run)
 
@@ -589,14 +630,35 @@ def param_sums(model: Any) -> dict[str, list[float]]:
 
 
 @probe
-def resnet_layers(module: Any, seed: int) -> dict[str, Any]:
-    """Which submodules of a ResNet18 the student's resnet_layers picks, by their qualified names."""
+def resnet_layers(module: Any, seed: int, inputs: Any) -> dict[str, Any]:
+    """What the student's resnet_layers picks of a seeded ResNet18: each module's qualified name and its output on `inputs`.
+
+    The names are for the feedback; the grading process judges the outputs, which it recomputes.
+    """
+    import torch
+
     model = seeded_resnet(seed)
     names = {id(m): n for n, m in model.named_modules()}
 
     def run() -> Any:
-        picked = module.resnet_layers(model)
-        return {str(k): names.get(id(v), f"<not a submodule: {type(v).__name__}>") for k, v in dict(picked).items()}
+        picked = dict(module.resnet_layers(model))
+        outputs: dict[str, Any] = {}
+        handles = []
+        def keep(key: str, out: Any) -> None:  # a forward hook that returns None leaves the output as it is
+            if key not in outputs:
+                outputs[key] = tensor(out)
+
+        for key, layer in list(picked.items())[:20]:
+            if isinstance(layer, torch.nn.Module) and id(layer) in names:
+                handles.append(layer.register_forward_hook(lambda mod, args, out, key=str(key): keep(key, out)))
+        try:
+            with torch.no_grad():
+                model(inputs)
+        finally:
+            for h in handles:
+                h.remove()
+        return {str(k)[:100]: {"name": names.get(id(v), f"<not a submodule: {type(v).__name__}>")[:200],
+                               "output": outputs.get(str(k))} for k, v in list(picked.items())[:20]}
 
     return guarded(run)
 

@@ -41,7 +41,8 @@ def encode(obj: Any) -> tuple[bytes, list[bytes]]:
 
     def walk(value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            arr = np.ascontiguousarray(value)
+            # np.ascontiguousarray would turn a 0-d array (a BatchNorm's num_batches_tracked) into shape (1,).
+            arr = value if value.flags.c_contiguous else np.ascontiguousarray(value)
             if arr.dtype.name not in DTYPES:
                 raise TypeError(f"cannot send an array of dtype {arr.dtype.name}")
             blobs.append(arr.tobytes())
