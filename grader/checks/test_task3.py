@@ -228,6 +228,10 @@ def test_loaders_augment_train_only(ctx):
                           "the test loader yields images that differ from Normalize(ToTensor(image)).")
     originals = images(part(ctx.train, 0, LOADER_TRAIN), True).numpy()
     train_images = got["train"][0]["images"]
+    # Each yielded image is compared with every original: bounded by the loader's true size, not the reply's.
+    if len(train_images) != LOADER_TRAIN:
+        raise CheckFailed(f"With augment=True the training loader should yield its {LOADER_TRAIN} images once per "
+                          f"pass; it yielded {len(train_images)}.")
     unchanged = sum(any(np.allclose(img, o, atol=1e-5) for o in originals) for img in train_images)
     if unchanged > len(train_images) // 2:
         raise CheckFailed(f"With augment=True the training images should be augmented, but {unchanged} of "
@@ -719,6 +723,10 @@ def test_train_reaches_accuracy(ctx):
 # ---------------------------------------------------------------- plots (3.3, 3.4)
 
 
+MAX_AXES, MAX_LINES = 64, 50
+"""What of a figure the checks look at: a figure's reply may hold more, its count is never the loop's bound."""
+
+
 def test_plot_accuracy(ctx):
     ctx.student.require("plot_accuracy")
     rng = ctx.rng("plot")
@@ -738,12 +746,13 @@ def test_plot_accuracy(ctx):
     problems = []
     if fig["show_called"]:
         problems.append("it calls plt.show(); return the figure instead")
-    if not any(a["xlabel"].strip() and a["ylabel"].strip() for a in fig["axes"]):
+    if not any(a["xlabel"].strip() and a["ylabel"].strip() for a in fig["axes"][:MAX_AXES]):
         problems.append("its axes need labels (epoch, accuracy)")
-    legends = [t for a in fig["axes"] for t in (a["legend"] or [])] + [t for lg in fig["figure_legends"] for t in lg]
+    legends = [t for a in fig["axes"][:MAX_AXES] for t in (a["legend"] or [])[:MAX_LINES]] + \
+        [t for lg in fig["figure_legends"][:10] for t in lg[:MAX_LINES]]
     if len(legends) < 4:
         problems.append(f"its legend should name the 4 curves (train and test of 2 runs), it has {legends}")
-    curves = [np.asarray(line["y"]) for a in fig["axes"] for line in a["lines"]]
+    curves = [np.asarray(line["y"]) for a in fig["axes"][:MAX_AXES] for line in a["lines"][:MAX_LINES]]
     for name, (tr, te) in runs.items():
         for label, values in (("train", tr), ("test", te)):
             if not any(c.shape == (5,) and np.allclose(c, values, atol=1e-6) for c in curves):
@@ -786,7 +795,8 @@ def test_show_augmentations(ctx):
     if not fig["is_figure"]:
         raise CheckFailed(f"{what} should return a matplotlib Figure, returned {fig['type']}.")
     ctx.figures.save("augmentations.png", fig["png"], "show_augmentations(): originals above their augmented versions", "3.4")
-    pictures = [as_rgb01(a["image"]) for a in fig["axes"] if a.get("image") is not None]
+    # At most MAX_AXES pictures are searched (ten images need ten axes, or one grid): a reply's count is not the bound.
+    pictures = [as_rgb01(a["image"]) for a in fig["axes"][:MAX_AXES] if a.get("image") is not None]
     # Ten images, or grids of them (torchvision.utils.make_grid): counted by area, not by imshow calls.
     shown = sum(p.shape[0] * p.shape[1] for p in pictures if p.ndim >= 2) / (32 * 32)
     if shown < 10:

@@ -586,18 +586,18 @@ def describe_figure(make: Callable[[], Any], keep_images: bool = False) -> dict[
     axes = []
     # Pictures cross the boundary only up to a budget: a figure of many axes must not become gigabytes.
     budget = [IMAGE_BUDGET if keep_images else 0]
-    for ax in fig.axes:
+    for ax in fig.axes[:64]:
         legend = ax.get_legend()
         axes.append({
             "xlabel": ax.get_xlabel()[:200], "ylabel": ax.get_ylabel()[:200], "title": ax.get_title()[:200],
-            "legend": [t.get_text()[:200] for t in legend.get_texts()] if legend else None,
+            "legend": [t.get_text()[:200] for t in legend.get_texts()[:50]] if legend else None,
             "lines": [{"label": str(line.get_label())[:200],
                        "x": np.asarray(line.get_xdata(), dtype=np.float64)[:1000],
                        "y": np.asarray(line.get_ydata(), dtype=np.float64)[:1000]} for line in ax.get_lines()[:50]],
             "images": len(ax.get_images()),
             **({"image": within(small_image(ax), budget)} if keep_images else {}),
         })
-    fig_legends = [[t.get_text()[:200] for t in lg.get_texts()] for lg in fig.legends]
+    fig_legends = [[t.get_text()[:200] for t in lg.get_texts()[:50]] for lg in fig.legends[:10]]
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=72)
     plt.close(fig)
