@@ -279,6 +279,9 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         raise InputError(f"No submission zips found in {source}.")
     batch_seed = _batch_seed(out / CACHE / "batch.json")
     items = plan(found, settings, batch_seed)
+    shared = shared_matriculations(items, settings.matriculation_digits)
+    ov.refuse_shared(manual, {m: [_override_keys(i) for i in group] for m, group in shared.items()}, overrides_path)
+    notices = identity_notices(items, shared)
     cache = out / CACHE
     todo = [i for i in items if i.key and (force or _cached(cache, i.key) is None)]
     by_key = {i.key: i for i in todo}  # identical zips under one name are graded once
@@ -310,7 +313,7 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         else:
             publish(item, True)
     entries = tuple(Entry(i, *results[i.slot]) for i in items)
-    outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric)
+    outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric, notices)
     return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
                         sum(1 for e in entries if e.cached), outputs, tuple(warnings))
 
@@ -375,21 +378,32 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
             return s.surname, s.matriculation
         return None
 
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    identities: dict[str, dict[tuple[str, ...], Item]] = {}
     for index, item in enumerate(items):
         named = student(item) if item.key else None
         if item.found.participant_id:
-            identity = ("participant", item.found.participant_id)
+            identity: tuple[str, ...] = ("participant", item.found.participant_id)
         elif named:
-            identity = ("matriculation", named[1])
+            # Without Moodle the file name is all there is: two surnames on one number are two students.
+            identity = ("matriculation", named[1], unicodedata.normalize("NFC", named[0]).casefold())
         else:
             identity = ("slot", item.slot)
         groups.setdefault(identity, []).append(index)
+        if named:
+            identities.setdefault(named[1], {}).setdefault(identity, item)
         if named and item.found.moodle_name and not _same_person(named[0], item.found.moodle_name):
             items[index] = replace(item, flags=(*item.flags, "moodle-mismatch"), notes=(
                 *item.notes, f"The file name names {named[0]} ({named[1]}), but the zip was handed in by the Moodle "
                 f"participant {item.found.moodle_name} ({item.found.participant_id}); it is graded for that "
                 "participant."))
+        if item.found.claimed:
+            item = items[index]
+            items[index] = replace(item, flags=tuple(dict.fromkeys((*item.flags, "moodle-mismatch"))), notes=(
+                *item.notes, f"This zip was found at {item.found.source}, inside the submission of the Moodle participant "
+                f"{item.found.moodle_name} ({item.found.participant_id}), in a folder named like another participant "
+                f"({', '.join(item.found.claimed)}); what a submission holds never decides whose it is, so it is "
+                "graded for the participant who handed it in."))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -404,17 +418,53 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
                         "one counts.")
                 items[i] = replace(items[i], counts=False, flags=(*items[i].flags, "superseded"),
                                    notes=(*items[i].notes, note))
-    by_matriculation: dict[str, set[str]] = {}
-    for item in items:
-        named = student(item) if item.key else None
-        if named and item.found.participant_id:
-            by_matriculation.setdefault(named[1], set()).add(item.found.participant_id)
     for index, item in enumerate(items):
         named = student(item) if item.key else None
-        if named and len(by_matriculation.get(named[1], ())) > 1:
+        holders = identities.get(named[1], {}) if named else {}
+        if len(holders) > 1:
+            who = ", ".join(_who(other) for other in holders.values())
             items[index] = replace(item, flags=(*item.flags, "matriculation-shared"), notes=(
-                *item.notes, f"The matriculation number {named[1]} was handed in by several Moodle participants."))
+                *item.notes, f"The matriculation number {named[1]} is on the zips of {len(holders)} different "
+                f"students ({who}): each is graded as a student of their own, none supersedes another, and an "
+                "override must name the participant id or the folder, not this number."))
     return items
+
+
+def _who(item: Item) -> str:
+    """A submission as a TA finds it: its zip's name and, with Moodle, the participant."""
+    if item.found.participant_id:
+        return f"{item.found.name} of participant {item.found.participant_id} ({item.found.moodle_name})"
+    return item.found.name
+
+
+def shared_matriculations(items: list[Item], digits: tuple[int, ...]) -> dict[str, list[Item]]:
+    """Matriculation numbers that several students' zips carry (flagged by `plan`), with those zips."""
+    from grader.intake import parse_name
+
+    shared: dict[str, list[Item]] = {}
+    for item in items:
+        if "matriculation-shared" in item.flags:
+            with contextlib.suppress(SubmissionRejected):
+                shared.setdefault(parse_name(item.found.name, digits).matriculation, []).append(item)
+    return shared
+
+
+def _override_keys(item: Item) -> str:
+    """How an overrides row can name this submission alone."""
+    pid = item.found.participant_id
+    return f"{item.slot} (participant id {pid}, {item.found.moodle_name})" if pid else item.slot
+
+
+def identity_notices(items: list[Item], shared: dict[str, list[Item]]) -> list[str]:
+    """Sentences for the TA (batch summary, index) on who handed in what where the zips alone would mislead."""
+    notices = [f"the matriculation number {m} is on the zips of several students: "
+               + "; ".join(_override_keys(i) for i in group)
+               + ". Each is graded as a student of their own; overrides must name the folder or participant id."
+               for m, group in sorted(shared.items())]
+    notices.extend(f"{i.slot}: found at {i.found.source}, inside the submission of participant {i.found.participant_id} "
+                   f"({i.found.moodle_name}), in a folder named like another participant; it is graded for "
+                   f"{i.found.participant_id} only." for i in items if i.found.claimed)
+    return notices
 
 
 def _assign_slots(items: list[Item]) -> list[Item]:
@@ -658,7 +708,8 @@ def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any)
 def _names(item: Item, result: GradingResult) -> set[str]:
     """What an overrides row may call this submission: folder, matriculation number, participant id."""
     names = {item.slot}
-    if result.student is not None:
+    # A number several students' zips carry says nothing about whose answer a row means (#15).
+    if result.student is not None and "matriculation-shared" not in item.flags:
         names.add(result.student.matriculation)
     if item.found.participant_id:
         names.add(item.found.participant_id)
@@ -686,12 +737,12 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: list[Any], overrides_path: Path,
-                   rubric: Any) -> tuple[dict[str, Path], list[str]]:
+                   rubric: Any, notices: list[str] | None = None) -> tuple[dict[str, Path], list[str]]:
     """grades.csv, batch.json, index.html, the question pages, and the Moodle files."""
     from grader import batch_report, moodle, overrides as ov
 
     outputs: dict[str, Path] = {}
-    warnings: list[str] = []
+    warnings: list[str] = list(notices or ())
     write_atomic(out / "grades.csv", grades_csv(entries).encode("utf-8"))
     outputs["grades"] = out / "grades.csv"
     _write_json(out / "batch.json", {"grader_version": grader.__version__, "submissions": [{
@@ -704,7 +755,7 @@ def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: li
     for question in rubric.questions.values():
         write_atomic(out / batch_report.question_file(question.id),
                            batch_report.render_question(question, rows).encode("utf-8"))
-    write_atomic(out / "index.html", batch_report.render_index(rows, rubric).encode("utf-8"))
+    write_atomic(out / "index.html", batch_report.render_index(rows, rubric, notices or []).encode("utf-8"))
     outputs["index"] = out / "index.html"
     created = ov.ensure_file(overrides_path)
     outputs["overrides (new, header only)" if created else "overrides"] = overrides_path
