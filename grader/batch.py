@@ -700,8 +700,9 @@ def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any)
     write_outputs(result, out)
     log = cache / item.key / ".logs" / f"{stem}.log"
     if log.is_file():
-        (out / ".logs").mkdir(exist_ok=True)
-        shutil.copyfile(log, out / ".logs" / f"{item.slot}.log")
+        from grader.grading import save_log
+
+        save_log(out, item.slot, log.read_text(encoding="utf-8", errors="replace"))  # control characters escaped
     return result, status
 
 
@@ -729,8 +730,8 @@ def _no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
 
 
 def _write_json(path: Path, data: Any) -> None:
-
-    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Strict JSON (no NaN or Infinity, which other readers reject), written atomically."""
+    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- outputs
@@ -844,7 +845,7 @@ def grades_csv(entries: tuple[Entry, ...]) -> str:
             _cell(e.item.found.moodle_name or ""), _cell(e.item.found.name), "yes" if e.item.counts else "no",
             *[format_points(totals.get(t, 0.0)) for t in tasks], format_points(r.score), format_points(r.max_score),
             sum(1 for m in r.manual if m.points is None), _cell(r.verdict), " ".join(r.flags), r.seed, e.status,
-            f"{e.item.slot}/report.html"])
+            _cell(f"{e.item.slot}/report.html")])
     return buffer.getvalue()
 
 
