@@ -21,10 +21,13 @@ Rules the TA can rely on:
   (drawn once, kept in ``OUT/.cache/batch.json``) and the zip's hash, so a rerun reproduces it;
   the seed is recorded in every result and in ``grades.csv``.
 * Several zips of one student (the same Moodle participant, or without Moodle the same
-  matriculation number in the file name): every one is graded; the latest by file time (then
-  by name) counts, the others are flagged ``superseded`` and left out of the worksheet and the
-  feedback zip. Distinct Moodle participants naming the same matriculation number are flagged
-  ``matriculation-shared``.
+  matriculation number and surname in the file name): every one is graded; the latest by file
+  time (then by name) counts, the others are flagged ``superseded`` and left out of the worksheet
+  and the feedback zip. Different students on one matriculation number (two participants, or two
+  surnames without Moodle) are flagged ``matriculation-shared``, supersede nothing, and an
+  overrides row keyed by that number is refused; the summary and the index say so.
+* The Moodle participant of a zip is the outermost participant folder of its path (see
+  :func:`grader.moodle._owner`); a deeper folder named like someone else is flagged ``moodle-mismatch``.
 * A zip whose name names someone else than the Moodle folder it came in (its surname is not
   one of the folder's name words) is graded and flagged ``moodle-mismatch``; the grade goes to
   the Moodle participant it was handed in by.
@@ -33,8 +36,8 @@ Rules the TA can rely on:
   cached results every run, before any output is written.
 
 Outputs in OUT: ``<folder>/results.json`` and ``report.html`` per submission (the folder is the
-zip's name without ``.zip``, with ``_<participant id>`` or ``_<n>`` added when two zips share a
-name), ``grades.csv``, ``index.html``, ``questions/<id>.html``, ``batch.json``, and with a Moodle
+zip's name without ``.zip`` as :func:`grader.grading.output_name` makes it: no dots, so never one of
+the files below; ``_<participant id>`` or ``_<n>`` added when two zips share a name), ``grades.csv``, ``index.html``, ``questions/<id>.html``, ``batch.json``, and with a Moodle
 download ``moodle/feedback-files.zip`` and, given the worksheet, ``moodle/<its name>`` filled in.
 """
 
@@ -155,7 +158,10 @@ class BatchSummary:
         for label, path in self.outputs.items():
             lines.append(f"  {label}: {path}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
-        return lines
+        from grader.grading import log_text
+
+        # Warnings quote file names from the input: shown on a terminal, their control characters are escaped.
+        return [log_text(line) for line in lines]
 
 
 class _Stop(Exception):

@@ -300,3 +300,11 @@ def test_results_json_is_strict_json_whatever_the_timings(tmp_path):
     data = _strict((folder / "results.json").read_text(encoding="utf-8"))
     assert data["extra_data"]["timings"] == {"total": 2.5}
     assert result_from_json(data).timings == {"total": 2.5}
+
+
+def test_the_batch_summary_shows_control_characters_in_names_escaped(tmp_path):
+    download = tmp_path / "download"
+    make_zip(download / ALICE / f"{BOB}\x1b[2J" / "Alpha-111111.zip", GOOD)
+    summary = run_batch(download, settings(tmp_path / "out"), grade=quick_grade)
+    text = "\n".join(summary.lines())
+    assert "another participant" in text and "\\x1b[2J" in text and "\x1b" not in text
