@@ -427,7 +427,7 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
     for index, item in enumerate(items):
         named = student(item) if item.key else None
         holders = identities.get(named[1], {}) if named else {}
-        if len(holders) > 1:
+        if named and len(holders) > 1:
             who = ", ".join(_who(other) for other in holders.values())
             items[index] = replace(item, flags=(*item.flags, "matriculation-shared"), notes=(
                 *item.notes, f"The matriculation number {named[1]} is on the zips of {len(holders)} different "
