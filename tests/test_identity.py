@@ -308,3 +308,23 @@ def test_the_batch_summary_shows_control_characters_in_names_escaped(tmp_path):
     summary = run_batch(download, settings(tmp_path / "out"), grade=quick_grade)
     text = "\n".join(summary.lines())
     assert "another participant" in text and "\\x1b[2J" in text and "\x1b" not in text
+
+
+@pytest.mark.slow
+def test_real_grading_escapes_what_the_code_prints_and_grades_past_an_over_long_path(tmp_path):
+    from grader.grading import grade_submission
+    from tests.conftest import REFERENCE
+
+    code = REFERENCE.read_text(encoding="utf-8") + "\nprint('\\x1b[2J\\x1b]0;owned\\x07 printed at import', flush=True)\n"
+    dest = tmp_path / "Mustermann-123456.zip"
+    with zipfile.ZipFile(dest, "w") as zf:
+        zf.writestr("exercise4.py", code)
+        zf.writestr("/".join(["d" * 200] * 25) + "/notes.txt", "hi")
+    out = tmp_path / "out"
+    result = grade_submission(dest, replace(DEFAULT, out_dir=out, seed=3, device="cpu",
+                                            only=("test_conv_relu_stride1",)))
+    assert result.graded and result.score == sum(c.max_points for c in result.checks) > 0
+    assert "unsafe-member" in result.flags
+    log = (out / ".logs" / "Mustermann-123456.log").read_text(encoding="utf-8")
+    assert "\\x1b[2J\\x1b]0;owned\\x07 printed at import" in log and "\x1b" not in log
+    _strict((out / "Mustermann-123456" / "results.json").read_text(encoding="utf-8"))
