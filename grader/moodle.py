@@ -248,7 +248,8 @@ def _owner(parts: tuple[str, ...]) -> tuple[MoodleName | None, str, tuple[str, .
         if index == len(parts) - 1:
             if not owner.rest:
                 break
-            return owner, owner.rest, ()
+            inner = parse_moodle_name(owner.rest)  # a file the student named like someone else's download
+            return owner, owner.rest, (owner.rest,) if inner and inner.participant_id != owner.participant_id else ()
         claimed = tuple(p for p in parts[index + 1:]
                         if (other := parse_moodle_name(p)) is not None and other.participant_id != owner.participant_id)
         return owner, parts[-1], claimed

@@ -328,3 +328,12 @@ def test_real_grading_escapes_what_the_code_prints_and_grades_past_an_over_long_
     log = (out / ".logs" / "Mustermann-123456.log").read_text(encoding="utf-8")
     assert "\\x1b[2J\\x1b]0;owned\\x07 printed at import" in log and "\x1b" not in log
     _strict((out / "Mustermann-123456" / "results.json").read_text(encoding="utf-8"))
+
+
+def test_in_the_flat_layout_a_file_named_like_another_participant_stays_the_uploaders(tmp_path):
+    download = tmp_path / "download"
+    make_zip(download / f"{ALICE}{BOB}Beta-222222.zip", GOOD)
+    make_zip(download / f"{BOB}Beta-222222.zip", BAD)
+    summary = run_batch(download, settings(tmp_path / "out"), grade=quick_grade)
+    owners = sorted((e.item.found.participant_id, "moodle-mismatch" in e.result.flags) for e in summary.entries)
+    assert owners == [("1001", True), ("1002", False)]
