@@ -37,8 +37,9 @@ Rules the TA can rely on:
 
 Outputs in OUT: ``<folder>/results.json`` and ``report.html`` per submission (the folder is the
 zip's name without ``.zip`` as :func:`grader.grading.output_name` makes it: no dots, so never one of
-the files below; ``_<participant id>`` or ``_<n>`` added when two zips share a name), ``grades.csv``, ``index.html``, ``questions/<id>.html``, ``batch.json``, and with a Moodle
-download ``moodle/feedback-files.zip`` and, given the worksheet, ``moodle/<its name>`` filled in.
+the files below; ``_<participant id>`` or ``_<n>`` added when two zips share a name),
+``grades.csv``, ``index.html``, ``questions/<id>.html``, ``batch.json``, and with a Moodle download
+``moodle/feedback-files.zip`` and, given the worksheet, ``moodle/<its name>`` filled in.
 """
 
 from __future__ import annotations
@@ -406,10 +407,10 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
         if item.found.claimed:
             item = items[index]
             items[index] = replace(item, flags=tuple(dict.fromkeys((*item.flags, "moodle-mismatch"))), notes=(
-                *item.notes, f"This zip was found at {item.found.source}, inside the submission of the Moodle participant "
-                f"{item.found.moodle_name} ({item.found.participant_id}), in a folder named like another participant "
-                f"({', '.join(item.found.claimed)}); what a submission holds never decides whose it is, so it is "
-                "graded for the participant who handed it in."))
+                *item.notes, f"This zip was found at {item.found.source}, inside the submission of the Moodle "
+                f"participant {item.found.moodle_name} ({item.found.participant_id}), in a folder named like another "
+                f"participant ({', '.join(item.found.claimed)}); what a submission holds never decides whose it is, "
+                "so it is graded for the participant who handed it in."))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -467,9 +468,9 @@ def identity_notices(items: list[Item], shared: dict[str, list[Item]]) -> list[s
                + "; ".join(_override_keys(i) for i in group)
                + ". Each is graded as a student of their own; overrides must name the folder or participant id."
                for m, group in sorted(shared.items())]
-    notices.extend(f"{i.slot}: found at {i.found.source}, inside the submission of participant {i.found.participant_id} "
-                   f"({i.found.moodle_name}), in a folder named like another participant; it is graded for "
-                   f"{i.found.participant_id} only." for i in items if i.found.claimed)
+    notices.extend(f"{i.slot}: found at {i.found.source}, inside the submission of participant "
+                   f"{i.found.participant_id} ({i.found.moodle_name}), in a folder named like another participant; "
+                   f"it is graded for {i.found.participant_id} only." for i in items if i.found.claimed)
     return notices
 
 

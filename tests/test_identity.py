@@ -315,7 +315,8 @@ def test_real_grading_escapes_what_the_code_prints_and_grades_past_an_over_long_
     from grader.grading import grade_submission
     from tests.conftest import REFERENCE
 
-    code = REFERENCE.read_text(encoding="utf-8") + "\nprint('\\x1b[2J\\x1b]0;owned\\x07 printed at import', flush=True)\n"
+    printing = "print('\\x1b[2J\\x1b]0;owned\\x07 printed at import', flush=True)\n"
+    code = REFERENCE.read_text(encoding="utf-8") + "\n" + printing
     dest = tmp_path / "Mustermann-123456.zip"
     with zipfile.ZipFile(dest, "w") as zf:
         zf.writestr("exercise4.py", code)
