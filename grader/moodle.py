@@ -272,7 +272,7 @@ def _safe_part(text: str) -> str:
     data = text.encode("utf-8")
     if len(data) > 200:
         # A member of a download zip may have any length; a file name at most 255 bytes.
-        stem, dot, ext = text.rpartition(".")
+        _, dot, ext = text.rpartition(".")
         tail = (dot + ext).encode("utf-8")[-16:] if dot else b""
         text = (data[:200 - len(tail)] + tail).decode("utf-8", "ignore")
     return text if text and not text.startswith(".") else "_" + text

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import math
-from urllib.parse import quote
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 

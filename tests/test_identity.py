@@ -338,3 +338,17 @@ def test_in_the_flat_layout_a_file_named_like_another_participant_stays_the_uplo
     summary = run_batch(download, settings(tmp_path / "out"), grade=quick_grade)
     owners = sorted((e.item.found.participant_id, "moodle-mismatch" in e.result.flags) for e in summary.entries)
     assert owners == [("1001", True), ("1002", False)]
+
+
+def test_an_over_long_zip_name_in_a_download_is_graded_not_fatal(tmp_path):
+    download = tmp_path / "download"
+    make_zip(download / BOB / "Beta-222222.zip", GOOD)
+    source = zip_folder(download, tmp_path / "download.zip")
+    with zipfile.ZipFile(source, "a") as zf:
+        zf.writestr(f"{ALICE}/{'x' * 300}.zip", (download / BOB / "Beta-222222.zip").read_bytes())
+    out = tmp_path / "out"
+    summary = run_batch(source, settings(out), grade=quick_grade)
+    slots = {e.item.found.participant_id: e.item.slot for e in summary.entries}
+    assert set(slots) == {"1001", "1002"} and len(slots["1001"].encode()) <= 160
+    assert "naming" in by_slot(summary)[slots["1001"]].result.flags
+    assert (out / slots["1001"] / "report.html").is_file()
