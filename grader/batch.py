@@ -21,10 +21,13 @@ Rules the TA can rely on:
   (drawn once, kept in ``OUT/.cache/batch.json``) and the zip's hash, so a rerun reproduces it;
   the seed is recorded in every result and in ``grades.csv``.
 * Several zips of one student (the same Moodle participant, or without Moodle the same
-  matriculation number in the file name): every one is graded; the latest by file time (then
-  by name) counts, the others are flagged ``superseded`` and left out of the worksheet and the
-  feedback zip. Distinct Moodle participants naming the same matriculation number are flagged
-  ``matriculation-shared``.
+  matriculation number and surname in the file name): every one is graded; the latest by file
+  time (then by name) counts, the others are flagged ``superseded`` and left out of the worksheet
+  and the feedback zip. Different students on one matriculation number (two participants, or two
+  surnames without Moodle) are flagged ``matriculation-shared``, supersede nothing, and an
+  overrides row keyed by that number is refused; the summary and the index say so.
+* The Moodle participant of a zip is the outermost participant folder of its path (see
+  :func:`grader.moodle._owner`); a deeper folder named like someone else is flagged ``moodle-mismatch``.
 * A zip whose name names someone else than the Moodle folder it came in (its surname is not
   one of the folder's name words) is graded and flagged ``moodle-mismatch``; the grade goes to
   the Moodle participant it was handed in by.
@@ -33,9 +36,10 @@ Rules the TA can rely on:
   cached results every run, before any output is written.
 
 Outputs in OUT: ``<folder>/results.json`` and ``report.html`` per submission (the folder is the
-zip's name without ``.zip``, with ``_<participant id>`` or ``_<n>`` added when two zips share a
-name), ``grades.csv``, ``index.html``, ``questions/<id>.html``, ``batch.json``, and with a Moodle
-download ``moodle/feedback-files.zip`` and, given the worksheet, ``moodle/<its name>`` filled in.
+zip's name without ``.zip`` as :func:`grader.grading.output_name` makes it: no dots, so never one of
+the files below; ``_<participant id>`` or ``_<n>`` added when two zips share a name),
+``grades.csv``, ``index.html``, ``questions/<id>.html``, ``batch.json``, and with a Moodle download
+``moodle/feedback-files.zip`` and, given the worksheet, ``moodle/<its name>`` filled in.
 """
 
 from __future__ import annotations
@@ -155,7 +159,10 @@ class BatchSummary:
         for label, path in self.outputs.items():
             lines.append(f"  {label}: {path}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
-        return lines
+        from grader.grading import log_text
+
+        # Warnings quote file names from the input: shown on a terminal, their control characters are escaped.
+        return [log_text(line) for line in lines]
 
 
 class _Stop(Exception):
@@ -279,6 +286,9 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         raise InputError(f"No submission zips found in {source}.")
     batch_seed = _batch_seed(out / CACHE / "batch.json")
     items = plan(found, settings, batch_seed)
+    shared = shared_matriculations(items, settings.matriculation_digits)
+    ov.refuse_shared(manual, {m: [_override_keys(i) for i in group] for m, group in shared.items()}, overrides_path)
+    notices = identity_notices(items, shared)
     cache = out / CACHE
     todo = [i for i in items if i.key and (force or _cached(cache, i.key) is None)]
     by_key = {i.key: i for i in todo}  # identical zips under one name are graded once
@@ -310,7 +320,7 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         else:
             publish(item, True)
     entries = tuple(Entry(i, *results[i.slot]) for i in items)
-    outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric)
+    outputs, warnings = _write_outputs(entries, out, sheet, manual, overrides_path, rubric, notices)
     return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
                         sum(1 for e in entries if e.cached), outputs, tuple(warnings))
 
@@ -375,21 +385,32 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
             return s.surname, s.matriculation
         return None
 
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    identities: dict[str, dict[tuple[str, ...], Item]] = {}
     for index, item in enumerate(items):
         named = student(item) if item.key else None
         if item.found.participant_id:
-            identity = ("participant", item.found.participant_id)
+            identity: tuple[str, ...] = ("participant", item.found.participant_id)
         elif named:
-            identity = ("matriculation", named[1])
+            # Without Moodle the file name is all there is: two surnames on one number are two students.
+            identity = ("matriculation", named[1], unicodedata.normalize("NFC", named[0]).casefold())
         else:
             identity = ("slot", item.slot)
         groups.setdefault(identity, []).append(index)
+        if named:
+            identities.setdefault(named[1], {}).setdefault(identity, item)
         if named and item.found.moodle_name and not _same_person(named[0], item.found.moodle_name):
             items[index] = replace(item, flags=(*item.flags, "moodle-mismatch"), notes=(
                 *item.notes, f"The file name names {named[0]} ({named[1]}), but the zip was handed in by the Moodle "
                 f"participant {item.found.moodle_name} ({item.found.participant_id}); it is graded for that "
                 "participant."))
+        if item.found.claimed:
+            item = items[index]
+            items[index] = replace(item, flags=tuple(dict.fromkeys((*item.flags, "moodle-mismatch"))), notes=(
+                *item.notes, f"This zip was found at {item.found.source}, inside the submission of the Moodle "
+                f"participant {item.found.moodle_name} ({item.found.participant_id}), in a folder named like another "
+                f"participant ({', '.join(item.found.claimed)}); what a submission holds never decides whose it is, "
+                "so it is graded for the participant who handed it in."))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -404,17 +425,53 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
                         "one counts.")
                 items[i] = replace(items[i], counts=False, flags=(*items[i].flags, "superseded"),
                                    notes=(*items[i].notes, note))
-    by_matriculation: dict[str, set[str]] = {}
-    for item in items:
-        named = student(item) if item.key else None
-        if named and item.found.participant_id:
-            by_matriculation.setdefault(named[1], set()).add(item.found.participant_id)
     for index, item in enumerate(items):
         named = student(item) if item.key else None
-        if named and len(by_matriculation.get(named[1], ())) > 1:
+        holders = identities.get(named[1], {}) if named else {}
+        if named and len(holders) > 1:
+            who = ", ".join(_who(other) for other in holders.values())
             items[index] = replace(item, flags=(*item.flags, "matriculation-shared"), notes=(
-                *item.notes, f"The matriculation number {named[1]} was handed in by several Moodle participants."))
+                *item.notes, f"The matriculation number {named[1]} is on the zips of {len(holders)} different "
+                f"students ({who}): each is graded as a student of their own, none supersedes another, and an "
+                "override must name the participant id or the folder, not this number."))
     return items
+
+
+def _who(item: Item) -> str:
+    """A submission as a TA finds it: its zip's name and, with Moodle, the participant."""
+    if item.found.participant_id:
+        return f"{item.found.name} of participant {item.found.participant_id} ({item.found.moodle_name})"
+    return item.found.name
+
+
+def shared_matriculations(items: list[Item], digits: tuple[int, ...]) -> dict[str, list[Item]]:
+    """Matriculation numbers that several students' zips carry (flagged by `plan`), with those zips."""
+    from grader.intake import parse_name
+
+    shared: dict[str, list[Item]] = {}
+    for item in items:
+        if "matriculation-shared" in item.flags:
+            with contextlib.suppress(SubmissionRejected):
+                shared.setdefault(parse_name(item.found.name, digits).matriculation, []).append(item)
+    return shared
+
+
+def _override_keys(item: Item) -> str:
+    """How an overrides row can name this submission alone."""
+    pid = item.found.participant_id
+    return f"{item.slot} (participant id {pid}, {item.found.moodle_name})" if pid else item.slot
+
+
+def identity_notices(items: list[Item], shared: dict[str, list[Item]]) -> list[str]:
+    """Sentences for the TA (batch summary, index) on who handed in what where the zips alone would mislead."""
+    notices = [f"the matriculation number {m} is on the zips of several students: "
+               + "; ".join(_override_keys(i) for i in group)
+               + ". Each is graded as a student of their own; overrides must name the folder or participant id."
+               for m, group in sorted(shared.items())]
+    notices.extend(f"{i.slot}: found at {i.found.source}, inside the submission of participant "
+                   f"{i.found.participant_id} ({i.found.moodle_name}), in a folder named like another participant; "
+                   f"it is graded for {i.found.participant_id} only." for i in items if i.found.claimed)
+    return notices
 
 
 def _assign_slots(items: list[Item]) -> list[Item]:
@@ -650,15 +707,17 @@ def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any)
     write_outputs(result, out)
     log = cache / item.key / ".logs" / f"{stem}.log"
     if log.is_file():
-        (out / ".logs").mkdir(exist_ok=True)
-        shutil.copyfile(log, out / ".logs" / f"{item.slot}.log")
+        from grader.grading import save_log
+
+        save_log(out, item.slot, log.read_text(encoding="utf-8", errors="replace"))  # control characters escaped
     return result, status
 
 
 def _names(item: Item, result: GradingResult) -> set[str]:
     """What an overrides row may call this submission: folder, matriculation number, participant id."""
     names = {item.slot}
-    if result.student is not None:
+    # A number several students' zips carry says nothing about whose answer a row means (#15).
+    if result.student is not None and "matriculation-shared" not in item.flags:
         names.add(result.student.matriculation)
     if item.found.participant_id:
         names.add(item.found.participant_id)
@@ -678,20 +737,20 @@ def _no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
 
 
 def _write_json(path: Path, data: Any) -> None:
-
-    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Strict JSON (no NaN or Infinity, which other readers reject), written atomically."""
+    write_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- outputs
 
 
 def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: list[Any], overrides_path: Path,
-                   rubric: Any) -> tuple[dict[str, Path], list[str]]:
+                   rubric: Any, notices: list[str] | None = None) -> tuple[dict[str, Path], list[str]]:
     """grades.csv, batch.json, index.html, the question pages, and the Moodle files."""
     from grader import batch_report, moodle, overrides as ov
 
     outputs: dict[str, Path] = {}
-    warnings: list[str] = []
+    warnings: list[str] = list(notices or ())
     write_atomic(out / "grades.csv", grades_csv(entries).encode("utf-8"))
     outputs["grades"] = out / "grades.csv"
     _write_json(out / "batch.json", {"grader_version": grader.__version__, "submissions": [{
@@ -704,7 +763,7 @@ def _write_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: li
     for question in rubric.questions.values():
         write_atomic(out / batch_report.question_file(question.id),
                            batch_report.render_question(question, rows).encode("utf-8"))
-    write_atomic(out / "index.html", batch_report.render_index(rows, rubric).encode("utf-8"))
+    write_atomic(out / "index.html", batch_report.render_index(rows, rubric, notices or []).encode("utf-8"))
     outputs["index"] = out / "index.html"
     created = ov.ensure_file(overrides_path)
     outputs["overrides (new, header only)" if created else "overrides"] = overrides_path
@@ -793,7 +852,7 @@ def grades_csv(entries: tuple[Entry, ...]) -> str:
             _cell(e.item.found.moodle_name or ""), _cell(e.item.found.name), "yes" if e.item.counts else "no",
             *[format_points(totals.get(t, 0.0)) for t in tasks], format_points(r.score), format_points(r.max_score),
             sum(1 for m in r.manual if m.points is None), _cell(r.verdict), " ".join(r.flags), r.seed, e.status,
-            f"{e.item.slot}/report.html"])
+            _cell(f"{e.item.slot}/report.html")])
     return buffer.getvalue()
 
 

@@ -70,8 +70,12 @@ def pass_rates(rows: list[IndexRow]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda e: (e["rate"], e["task"], e["id"]))
 
 
-def render_index(rows: list[IndexRow], rubric: Rubric) -> str:
-    """index.html: the sortable table of everyone, the histogram of totals, pass rates, links."""
+def render_index(rows: list[IndexRow], rubric: Rubric, notices: list[str] | None = None) -> str:
+    """index.html: the sortable table of everyone, the histogram of totals, pass rates, links.
+
+    `notices` are sentences a TA must read before uploading grades (several students on one matriculation
+    number, a zip found under another participant's name); they head the page.
+    """
     tasks = list(rubric.tasks)
     table = []
     for row in rows:
@@ -86,7 +90,7 @@ def render_index(rows: list[IndexRow], rubric: Rubric) -> str:
     counting = [row for row in rows if row.counts]
     return environment().get_template("index.html.j2").render(
         table=table, tasks=tasks, titles=rubric.tasks, histogram=histogram(rows), checks=pass_rates(rows),
-        questions=questions, total=len(rows), counting=len(counting),
+        questions=questions, total=len(rows), counting=len(counting), notices=list(notices or []),
         graded=sum(1 for row in counting if row.result.graded), version=grader.__version__)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -22,14 +23,35 @@ from grader.config import CHECKS_DIR, Rubric, Settings, load_rubric, resolve_dev
 from grader.errors import ConfigError, GraderError, SandboxError, SubmissionRejected
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName, checks_from_report
 
+MAX_NAME_BYTES = 160
 TRAIN_SAMPLE = 5000
 TEST_SAMPLE = 1017
 
 
 def output_name(stem: str) -> str:
-    """The zip's stem as a safe folder name (never empty, never hidden, no control characters)."""
-    name = re.sub(r"[\x00-\x1f/\\]", "_", stem).strip()
-    return name if name and not name.startswith(".") else "_" + name
+    """The zip's stem as a safe folder name: never empty, no control characters, separators or dots.
+
+    Every file the grader writes next to the students' folders has a dot in its name (``grades.csv``,
+    ``index.html``, ``overrides.csv``, ``.logs``, ``.cache``, a temporary ``.x.tmp``) or is a reserved
+    folder (``questions``, ``moodle``: see ``grader.batch.RESERVED``), so a dot-free name can never be
+    one of them, whatever the zip is called (#15: ``grades.csv.zip`` broke every run).
+    Valid submission names (``Surname-123456``) hold no dot and keep their name.
+    """
+    name = re.sub(r"[\x00-\x1f\x7f-\x9f/\\.]", "_", stem).strip()
+    # A file name has at most 255 bytes; room is left for "_<participant id>" and ".log".
+    name = name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").strip()
+    return name or "_"
+
+
+_LOG_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def log_text(text: str) -> str:
+    """Text for the TA's log with every control character but newline and tab shown as an escape (``\\x1b``).
+
+    What a student's code prints reaches the log; raw, an ANSI sequence would act on the TA's terminal.
+    """
+    return _LOG_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def rejected(stem: str, reason: str, flag: str, rubric: Rubric, student: StudentName | None = None,
@@ -169,7 +191,13 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         ctx.pool.shutdown(wait=True, cancel_futures=True)
     for name, value in ctx.cache.items():
         if name.startswith("timing:"):
-            timings[name.replace("timing:", "images_per_s:")] = float(value)
+            # Reported by the student's process: it may be anything, inf and NaN included (#15).
+            rate = _finite(value)
+            if rate is None:
+                notes.append(f"The training speed your code's process reported ({str(value)[:40]!r}) is not a "
+                             "number of images per second; it is left out of the timings.")
+            else:
+                timings[name.replace("timing:", "images_per_s:")] = rate
     notes.extend(environment_notes(worker.import_info or {}, checks))
     if (worker.import_info or {}).get("top_level_failed"):
         flags.append("top-level-skipped")
@@ -191,6 +219,15 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
         task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a finite float, else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[str]:
@@ -253,7 +290,7 @@ def save_log(out_dir: Path, stem: str, text: str) -> None:
     """The TA's log of one grading run: pytest's output and the worker's; kept apart from the student's folder."""
     logs = out_dir / ".logs"
     logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{stem}.log").write_text(text, encoding="utf-8", errors="replace")
+    (logs / f"{stem}.log").write_text(log_text(text), encoding="utf-8", errors="replace")
 
 
 def crash_result(zip_path: Path, settings: Settings, exc: BaseException) -> GradingResult:

@@ -72,6 +72,8 @@ NOT_CODE = re.compile(r"(test_.*|.*_test|conftest|setup|sitecustomize|usercustom
 # small text files of blanks legitimately compress 300:1, bombs need size to hurt.
 RATIO_MIN_BYTES = 1 * MiB
 CHUNK = 64 * 1024
+MAX_MEMBER_PATH = 1024
+"""Bytes a member's path may have (UTF-8): far below Linux's PATH_MAX (4096) once under the work folder."""
 # Ranking candidate files only needs their definitions, which come early.
 CONTRACT_SCAN_BYTES = 2 * MiB
 
@@ -425,6 +427,12 @@ def _select_members(infos: list[zipfile.ZipInfo], flags: list[str], notes: list[
             continue
         if not parts or any(p.lower() in IGNORED_DIRS for p in parts[:-1]) \
                 or parts[-1].lower() in IGNORED_FILES or parts[-1].startswith("._"):
+            continue
+        if len("/".join(parts).encode("utf-8")) > MAX_MEMBER_PATH:
+            # Unpacked, it would end grading with "File name too long" instead of a verdict (#15).
+            _flag(flags, notes, "unsafe-member",
+                  f"The zip member {_short(info.filename)!r} has a path of {len('/'.join(parts).encode('utf-8'))} "
+                  f"bytes, longer than the {MAX_MEMBER_PATH} a file in a submission may have; it was skipped.")
             continue
         if stat.S_ISLNK(mode):
             _flag(flags, notes, "unsafe-member",

@@ -145,6 +145,9 @@ class Found:
     mtime: float = 0.0
     other_files: tuple[str, ...] = ()
     """Files of the participant that are not zips (only kept when no zip was handed in)."""
+    claimed: tuple[str, ...] = ()
+    """Folders (or the file name) inside the participant's own submission named like another participant:
+    the student's content, which never decides the owner, but which a TA is told about."""
 
 
 def find_submissions(source: Path, staging: Path, limits: ZipLimits, exclude: Path | None = None) -> list[Found]:
@@ -183,7 +186,7 @@ def _from_folder(root: Path, stage: _Stager, exclude: Path | None) -> list[Found
             rel = path.relative_to(root)
             if _ignored(rel.parts) or path.is_symlink() or not path.is_file():
                 continue
-            owner, name = _owner(rel.parts)
+            owner, name, claimed = _owner(rel.parts)
             if not filename.lower().endswith(".zip"):
                 if owner is not None:
                     others.setdefault((owner.participant_id, owner.full_name), []).append(rel.as_posix())
@@ -193,7 +196,7 @@ def _from_folder(root: Path, stage: _Stager, exclude: Path | None) -> list[Found
                 # The flat layout prefixes the student's name; grade it under the name they gave it.
                 path = stage.copy(owner, name, path.read_bytes, mtime)
             zips.append(Found(path, name, rel.as_posix(), owner.participant_id if owner else None,
-                              owner.full_name if owner else None, mtime))
+                              owner.full_name if owner else None, mtime, claimed=claimed))
     return zips + _without_zip(zips, others)
 
 
@@ -209,7 +212,7 @@ def _from_download_zip(download: Path, stage: _Stager, limits: ZipLimits) -> lis
                 parts = tuple(p for p in PurePosixPath(member.filename.replace("\\", "/")).parts if p not in ("", "/"))
                 if not parts or ".." in parts or _ignored(parts):
                     continue
-                owner, name = _owner(parts)
+                owner, name, claimed = _owner(parts)
                 if not parts[-1].lower().endswith(".zip"):
                     if owner is not None:
                         others.setdefault((owner.participant_id, owner.full_name), []).append("/".join(parts))
@@ -221,7 +224,7 @@ def _from_download_zip(download: Path, stage: _Stager, limits: ZipLimits) -> lis
                 path = stage.copy(owner, name, functools.partial(_read_member, zf, member, limits), mtime,
                                   fallback="/".join(parts[:-1]))
                 zips.append(Found(path, name, "/".join(parts), owner.participant_id if owner else None,
-                                  owner.full_name if owner else None, mtime))
+                                  owner.full_name if owner else None, mtime, claimed=claimed))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise InputError(f"{download} cannot be read as a zip: {exc}") from exc
     if not zips and not others:
@@ -230,16 +233,27 @@ def _from_download_zip(download: Path, stage: _Stager, limits: ZipLimits) -> lis
     return zips + _without_zip(zips, others)
 
 
-def _owner(parts: tuple[str, ...]) -> tuple[MoodleName | None, str]:
-    """The Moodle participant a path belongs to (innermost named folder, else a flat-layout prefix) and the file's own name."""
-    for part in reversed(parts[:-1]):
+def _owner(parts: tuple[str, ...]) -> tuple[MoodleName | None, str, tuple[str, ...]]:
+    """The participant a path belongs to, the file's own name, and deeper parts that name another participant.
+
+    The owner is the outermost part named like a participant: in a download that is the top-level
+    ``<Full name>_<id>_assignsubmission_file_`` folder Moodle made (or, in the flat layout, the file's
+    prefix). Everything below it is the student's own upload, so a folder in there named like someone
+    else never makes the zip theirs (#15: a planted ``B_1002_assignsubmission_file_/`` folder).
+    """
+    for index, part in enumerate(parts):
         owner = parse_moodle_name(part)
-        if owner is not None:
-            return owner, parts[-1]
-    owner = parse_moodle_name(parts[-1])
-    if owner is not None and owner.rest:
-        return owner, owner.rest
-    return None, parts[-1]
+        if owner is None:
+            continue
+        if index == len(parts) - 1:
+            if not owner.rest:
+                break
+            inner = parse_moodle_name(owner.rest)  # a file the student named like someone else's download
+            return owner, owner.rest, (owner.rest,) if inner and inner.participant_id != owner.participant_id else ()
+        claimed = tuple(p for p in parts[index + 1:]
+                        if (other := parse_moodle_name(p)) is not None and other.participant_id != owner.participant_id)
+        return owner, parts[-1], claimed
+    return None, parts[-1], ()
 
 
 def _read_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ZipLimits) -> bytes:
@@ -255,6 +269,12 @@ def _read_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, limits: ZipLimits
 
 def _safe_part(text: str) -> str:
     text = re.sub(r"[\x00-\x1f/\\]", "_", unicodedata.normalize("NFC", text)).strip()
+    data = text.encode("utf-8")
+    if len(data) > 200:
+        # A member of a download zip may have any length; a file name at most 255 bytes.
+        _, dot, ext = text.rpartition(".")
+        tail = (dot + ext).encode("utf-8")[-16:] if dot else b""
+        text = (data[:200 - len(tail)] + tail).decode("utf-8", "ignore")
     return text if text and not text.startswith(".") else "_" + text
 
 

@@ -10,7 +10,9 @@ student and question; lines starting with ``#`` are comments)::
 
 * ``student``: the submission's folder name in the batch output (e.g. ``Mustermann-123456``),
   or the matriculation number, or the Moodle participant id. A matriculation number or
-  participant id applies to every submission of that student (superseded ones included).
+  participant id applies to every submission of that student (superseded ones included). A
+  matriculation number that several students' zips carry (two Moodle participants, or two surnames
+  without Moodle) is refused: name the folder or the participant id.
 * ``question``: a question id of the rubric (``1b``, ``1d``, ``1e``, ``2c``, ``2d``, ``3.3``,
   ``3.4``, ``4.5``); they head the batch's question pages.
 * ``points``: between 0 and the question's points; ``,`` or ``.`` as decimal separator; empty
@@ -97,6 +99,19 @@ def load_overrides(path: Path, rubric: Rubric) -> list[Override]:
                                      f"0 to {question.points:g}.")
         found.append(Override(cell["student"], question.id, points, cell.get("comment", ""), number))
     return found
+
+
+def refuse_shared(overrides: list[Override], shared: dict[str, list[str]], path: Path) -> None:
+    """Stop when a row names a matriculation number that several students' zips carry (`shared`: number to their keys).
+
+    Such a row would give one student's points to another, so it is refused rather than applied to all.
+    """
+    for o in overrides:
+        if o.student in shared:
+            raise OverridesError(
+                f"{path}, line {o.line}: {o.student} is the matriculation number on the zips of several students "
+                f"({'; '.join(shared[o.student])}), so it does not say whose answer this is. Name the student by "
+                "the folder or the participant id instead.")
 
 
 def ensure_file(path: Path) -> bool:

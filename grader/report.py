@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -73,7 +75,8 @@ def result_to_json(result: GradingResult) -> dict[str, Any]:
             "manual": [_manual_to_json(m) for m in result.manual],
             "figures": [{"name": f.name, "title": f.title, "task": f.task} for f in result.figures],
             "seed": result.seed,
-            "timings": {k: float(v) for k, v in result.timings.items()},
+            # A speed the student's process reported may be inf or NaN; strict JSON has no such numbers.
+            "timings": {k: float(v) for k, v in result.timings.items() if math.isfinite(float(v))},
             "sandbox": result.sandbox,
             "code_file": result.code_file,
         },
@@ -170,7 +173,7 @@ def write_outputs(result: GradingResult, out_dir: Path) -> Path:
     # Render before writing anything, so a template failure cannot leave a results.json whose
     # report is missing.
     html = render_report(result, figures)
-    text = json.dumps(result_to_json(result), ensure_ascii=False, indent=2) + "\n"
+    text = json.dumps(result_to_json(result), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
     write_atomic(folder / RESULTS_NAME, text)
     write_atomic(folder / REPORT_NAME, html)
     return folder
@@ -211,7 +214,17 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["pts"] = format_points
+    env.filters["href"] = relative_href
     return env
+
+
+def relative_href(path: str) -> str:
+    """A relative URL for a path of our outputs: every segment percent-encoded, so never a scheme, host or query.
+
+    A folder named after a zip such as ``javascript:alert(1)`` becomes ``javascript%3Aalert%281%29``
+    (#15): a browser reads it as a file next to the page, not as a script.
+    """
+    return "/".join(quote(part, safe="") for part in path.split("/"))
 
 
 def render_report(result: GradingResult, figures: dict[str, bytes]) -> str:
