@@ -280,7 +280,7 @@ def task_points_text(result: GradingResult, number: str) -> str:
 
 TIMING_NAMES = {"intake": "reading the zip", "setup": "the grader's set-up", "worker_start": "starting your code",
                 "checks": "all checks", "report": "writing the report", "total": "in all"}
-RATE_NAMES = {"images_per_s:grader_trains_net": "the grader training your Net",
+RATE_NAMES = {"images_per_s:grader_trains_net": "the grader's Adam steps on your Net",
               "images_per_s:student_train": "your train() on the grader's data"}
 
 
