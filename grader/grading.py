@@ -151,6 +151,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
                                 "-q", "--json-report", f"--json-report-file={report_file}", "--json-report-omit",
                                 "log", "streams", "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
         timings["checks"] = time.perf_counter() - t
+        if int(code) == int(pytest.ExitCode.INTERRUPTED):
+            raise KeyboardInterrupt  # pytest caught Ctrl-C or SIGTERM (see interrupt_on_sigterm): pass it on
         # 0 and 1 are "checks passed" and "some failed"; anything else (a check file that does not import,
         # no check selected) is the grader's, and would give every submission the same wrong zero.
         if int(code) not in (0, 1):
