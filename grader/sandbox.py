@@ -44,6 +44,8 @@ SYS_KEYCTL = 250
 """keyctl's number on x86_64, the one architecture the sandbox's keyring handling (and filter) is written for."""
 KEYCTL_JOIN_SESSION_KEYRING = 1
 KEYCTL_CLEAR = 7
+KEYCTL_GET_PERSISTENT = 22
+KEY_SPEC_THREAD_KEYRING = -1
 KEY_SPEC_USER_KEYRING = -4
 KEY_SPEC_USER_SESSION_KEYRING = -5
 
@@ -174,8 +176,12 @@ def clear_keyrings(uid: int) -> str | None:
         try:
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
-            failed = [spec for spec in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING)
-                      if libc.syscall(SYS_KEYCTL, KEYCTL_CLEAR, ctypes.c_long(spec)) != 0]
+            rings = [KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING]
+            # The uid's persistent keyring outlives its other ones (days); none where the kernel lacks them.
+            persistent = libc.syscall(SYS_KEYCTL, KEYCTL_GET_PERSISTENT, ctypes.c_long(-1),
+                                      ctypes.c_long(KEY_SPEC_THREAD_KEYRING))
+            rings += [persistent] if persistent > 0 else []
+            failed = [spec for spec in rings if libc.syscall(SYS_KEYCTL, KEYCTL_CLEAR, ctypes.c_long(spec)) != 0]
             code = 2 if failed else 0
         finally:
             os._exit(code)
