@@ -7,8 +7,10 @@ namespaces, a user id of its own (when the grader is root: one uid per concurren
 process limit of one worker is not shared with another), read-only views of the interpreter,
 its packages, the student's module and the worker library, and private size-limited tmpfs
 mounts for /tmp and /dev/shm; memory and processes are capped by a cgroup where one can be
-made. Where bubblewrap cannot run, the worker is a plain process with rlimits and
-`FALLBACK_ISOLATION` says so. Replies are read with a deadline; a worker that dies or hangs is
+made; on x86_64 a seccomp filter (`grader.seccomp`) denies keyrings, ptrace, mounts, new namespaces
+and the like, and a root grader clears the slot uid's keyrings before and after each use, so nothing
+of one submission is left for the next on the slot. Where bubblewrap cannot run, the worker is a
+plain process with rlimits and `FALLBACK_ISOLATION` says so. Replies are read with a deadline; a worker that dies or hangs is
 killed with everything it started, and the next request starts a new one.
 """
 
