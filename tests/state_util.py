@@ -6,7 +6,6 @@ import ctypes
 import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,6 @@ from grader import sandbox
 
 SLOT_ENV = "EX4_TEST_SLOT"
 """The slot a batch child graded by `grade_on_pinned_slot` takes (a test sets it)."""
-NOTE_ENV = "EX4_TEST_NOTE"
-"""Where `grade_on_pinned_slot` writes its pid and temporary folder before grading."""
 
 
 def free_slot() -> int:
@@ -45,8 +42,6 @@ def grade_on_pinned_slot(zip_path: Path, settings: Any) -> Any:
     from grader.grading import grade_submission
 
     sandbox.Slot = pinned_slot(int(os.environ[SLOT_ENV]))  # type: ignore[misc]
-    if os.environ.get(NOTE_ENV):
-        Path(os.environ[NOTE_ENV]).write_text(json.dumps({"pid": os.getpid(), "tmp": tempfile.gettempdir()}))
     return grade_submission(zip_path, settings)
 
 

@@ -26,7 +26,7 @@ import pytest
 from grader import sandbox, seccomp
 from grader.config import DEFAULT, Limits, Settings
 from tests.conftest import DATA
-from tests.state_util import (NOTE_ENV, SLOT_ENV, add_key_as, free_slot, in_own_session_keyring, keys_of,
+from tests.state_util import (SLOT_ENV, add_key_as, free_slot, in_own_session_keyring, keys_of,
                               pinned_slot)
 from tests.test_sandbox import MARKER, leftovers, require_bubblewrap, watch_namespaces  # noqa: F401 - a fixture
 
@@ -317,33 +317,56 @@ def test_a_child_killed_by_the_batch_timeout_leaves_no_files_or_cgroups(tmp_path
         assert sandbox.processes_of(sandbox.SLOT_UID_BASE + index) == []
 
 
+IN_CHECKS = ("import ctypes, time\nMARK = {mark!r}\n\n\ndef conv_relu(*args, **kwargs):\n"
+             "    ctypes.CDLL(None).prctl(15, b'ex4-in-checks', 0, 0, 0)  # PR_SET_NAME: seen in the host's /proc\n"
+             "    time.sleep(300)\n")
+"""A submission whose first check never ends and says so in its process name."""
+
+
+def _named(name: str) -> bool:
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 @pytest.mark.slow
-def test_a_sigtermed_grading_cleans_up_after_itself(tmp_path: Path) -> None:
-    """SIGTERM (a scheduler ending the job) to a batch child: it removes its sandbox, cgroups and files itself."""
+@pytest.mark.parametrize("during", ["set-up", "checks"])
+def test_a_sigtermed_grading_cleans_up_after_itself(tmp_path: Path, during: str) -> None:
+    """SIGTERM (a scheduler ending the job) to a batch child, while the worker imports the module or while
+    pytest runs the checks: the child removes its sandbox, cgroups and files itself and exits as stopped
+    (not as a set-up failure, which would stop the whole batch)."""
     from grader.batch import settings_to_json
 
     require_bubblewrap()
     index = free_slot()
     mark = f"ex4-sigterm-{os.getpid()}-{time.time_ns()}"
-    zip_path = _zip(tmp_path / "Haenger-444444.zip", HANG.format(mark=mark))
+    code = (HANG if during == "set-up" else IN_CHECKS).format(mark=mark)
+    zip_path = _zip(tmp_path / "Haenger-444444.zip", code)
     settings_file = tmp_path / "settings.json"
-    settings_file.write_text(json.dumps(settings_to_json(_settings(tmp_path / "out", import_timeout_s=300))))
+    settings = _settings(tmp_path / "out", import_timeout_s=300, call_timeout_s=300, total_timeout_s=600)
+    settings_file.write_text(json.dumps(settings_to_json(settings)))
     temp = tmp_path / "child-tmp"
     temp.mkdir()
-    note = tmp_path / "note.json"
-    env = {**os.environ, SLOT_ENV: str(index), NOTE_ENV: str(note), "TMPDIR": str(temp)}
+    env = {**os.environ, SLOT_ENV: str(index), "TMPDIR": str(temp)}
+    cgroups = _cgroups_possible()
     proc = subprocess.Popen([sys.executable, "-m", "grader.batch", "job", "tests.state_util:grade_on_pinned_slot",
                              str(zip_path), str(settings_file)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     watch = _Watch(index, [temp], mark)
     try:
-        deadline = time.monotonic() + 120
-        while not (watch.files and (watch.cgroup or not _cgroups_possible())) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (watch.files and (watch.cgroup or not cgroups)
+                                                   and (during == "set-up" or _named("ex4-in-checks"))):
             time.sleep(0.2)
-        time.sleep(2)  # the worker is importing the endless module now
+        time.sleep(2 if during == "set-up" else 0.5)
         assert watch.files, "the child extracted the student's files"
+        assert during == "set-up" or _named("ex4-in-checks"), "the first check is running"
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
+        output, _ = proc.communicate(timeout=90)
     finally:
         watch.done()
         if proc.poll() is None:
@@ -351,7 +374,23 @@ def test_a_sigtermed_grading_cleans_up_after_itself(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM, output.decode(errors="replace")[-3000:]
     assert b"Traceback" not in output and b"stopped by a signal" in output
-    assert list(temp.iterdir()) == [], "the temporary folder of the student's files is gone"
+    assert [p.name for p in temp.iterdir() if p.name.startswith("ex4-grade-")] == [], "the student's files are gone"
     assert sandbox.Cgroup.existing(sandbox.slot_cgroup_name(index)) == []
+    assert not _named("ex4-in-checks")
     if os.geteuid() == 0:
         assert sandbox.processes_of(sandbox.SLOT_UID_BASE + index) == []
+
+
+def test_sigterm_becomes_an_interrupt() -> None:
+    """Python's default would end the process on the spot, running no `finally`; a second SIGTERM is ignored."""
+    from grader.errors import interrupt_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        interrupt_on_sigterm()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs at the next bytecode; never reached
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
