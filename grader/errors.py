@@ -63,9 +63,11 @@ def interrupt_on_sigterm() -> None:
     SIGTERM during that clean-up is ignored, so the clean-up finishes (SIGKILL still ends it).
     """
     import signal
+    import threading
 
     def interrupt(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    if threading.current_thread() is threading.main_thread():  # elsewhere Python refuses a handler
+        signal.signal(signal.SIGTERM, interrupt)
