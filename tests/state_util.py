@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from grader import sandbox
 
@@ -35,6 +36,16 @@ def pinned_slot(index: int) -> type[sandbox.Slot]:
             self.index, self._fd = index, fd
 
     return Pinned
+
+
+@contextlib.contextmanager
+def holding(index: int) -> Iterator[None]:
+    """Hold slot `index` (waiting for it): what is on it then is no other grading's, on this busy machine."""
+    slot = pinned_slot(index)()
+    try:
+        yield
+    finally:
+        slot.release()
 
 
 def grade_on_pinned_slot(zip_path: Path, settings: Any) -> Any:

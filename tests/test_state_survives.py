@@ -26,7 +26,7 @@ import pytest
 from grader import sandbox, seccomp
 from grader.config import DEFAULT, Limits, Settings
 from tests.conftest import DATA
-from tests.state_util import (SLOT_ENV, add_key_as, free_slot, in_own_session_keyring, keys_of,
+from tests.state_util import (SLOT_ENV, add_key_as, free_slot, holding, in_own_session_keyring, keys_of,
                               pinned_slot)
 from tests.test_sandbox import MARKER, leftovers, require_bubblewrap, watch_namespaces  # noqa: F401 - a fixture
 
@@ -232,7 +232,8 @@ def test_nothing_one_submission_leaves_is_found_by_the_next_on_its_slot(tmp_path
 
     # Nor is any of it on the host: the slot uid's keyrings, the grader's own session keyring, processes.
     if os.geteuid() == 0:
-        assert keys_of(sandbox.SLOT_UID_BASE + index) == {"user": 0, "user-session": 0}
+        with holding(index):
+            assert keys_of(sandbox.SLOT_UID_BASE + index) == {"user": 0, "user-session": 0}
     assert not any(in_own_session_keyring(f"ex4-leak-{ring}") for ring in ("session", "user", "persistent"))
     assert leftovers(watch_namespaces) == []
     assert not list(Path("/tmp").glob("ex4-leak-file")) and not list(Path("/dev/shm").glob("ex4-leak-file"))
@@ -312,9 +313,10 @@ def test_a_child_killed_by_the_batch_timeout_leaves_no_files_or_cgroups(tmp_path
     assert not [p for p in (out / ".cache").iterdir() if p.name.endswith(".tmp")]
     if _cgroups_possible():
         assert watch.cgroup, "the worker's slot cgroup existed while it ran"
+    with holding(index):
         assert sandbox.Cgroup.existing(sandbox.slot_cgroup_name(index)) == []
-    if os.geteuid() == 0:
-        assert sandbox.processes_of(sandbox.SLOT_UID_BASE + index) == []
+        if os.geteuid() == 0:
+            assert sandbox.processes_of(sandbox.SLOT_UID_BASE + index) == []
 
 
 IN_CHECKS = ("import ctypes, time\nMARK = {mark!r}\n\n\ndef conv_relu(*args, **kwargs):\n"
@@ -375,10 +377,11 @@ def test_a_sigtermed_grading_cleans_up_after_itself(tmp_path: Path, during: str)
     assert proc.returncode == 128 + signal.SIGTERM, output.decode(errors="replace")[-3000:]
     assert b"Traceback" not in output and b"stopped by a signal" in output
     assert [p.name for p in temp.iterdir() if p.name.startswith("ex4-grade-")] == [], "the student's files are gone"
-    assert sandbox.Cgroup.existing(sandbox.slot_cgroup_name(index)) == []
     assert not _named("ex4-in-checks")
-    if os.geteuid() == 0:
-        assert sandbox.processes_of(sandbox.SLOT_UID_BASE + index) == []
+    with holding(index):
+        assert sandbox.Cgroup.existing(sandbox.slot_cgroup_name(index)) == []
+        if os.geteuid() == 0:
+            assert sandbox.processes_of(sandbox.SLOT_UID_BASE + index) == []
 
 
 def test_sigterm_becomes_an_interrupt() -> None:
