@@ -10,8 +10,8 @@ mounts for /tmp and /dev/shm; memory and processes are capped by a cgroup where 
 made; on x86_64 a seccomp filter (`grader.seccomp`) denies keyrings, ptrace, mounts, new namespaces
 and the like, and a root grader clears the slot uid's keyrings before and after each use, so nothing
 of one submission is left for the next on the slot. Where bubblewrap cannot run, the worker is a
-plain process with rlimits and `FALLBACK_ISOLATION` says so. Replies are read with a deadline; a worker that dies or hangs is
-killed with everything it started, and the next request starts a new one.
+plain process with rlimits and `FALLBACK_ISOLATION` says so. Replies are read with a deadline; a
+worker that dies or hangs is killed with everything it started, and the next request starts a new one.
 """
 
 from __future__ import annotations
