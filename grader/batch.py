@@ -67,7 +67,7 @@ from typing import Any, Callable, Generator, Protocol
 import grader
 from grader.config import CHECKS_DIR, Settings, load_rubric
 from grader.outfiles import write_atomic
-from grader.errors import ConfigError, DataError, GraderError, SandboxError, SubmissionRejected
+from grader.errors import ConfigError, DataError, GraderError, SandboxError, SubmissionRejected, interrupt_on_sigterm
 from grader.moodle import Found, InputError, find_submissions
 from grader.scoring import GradingResult
 
@@ -614,14 +614,22 @@ class _JobFailed(Exception):
 
 def _run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float, work: Path,
                children: _Children) -> tuple[str, BaseException | None]:
-    """Run `python -m grader.batch job` for one zip with a hard time limit."""
+    """Run `python -m grader.batch job` for one zip with a hard time limit.
+
+    The child's temporary files (the student's extracted files, the worker's folder) go to a folder
+    this process makes beside `work` and removes when the child has ended, however it ended; the
+    sandbox slots it held are swept too (see `sweep_free_slots`): a SIGKILLed child cleans up nothing.
+    """
     settings_file = work / "settings.json"
     _write_json(settings_file, settings_to_json(settings))
     log_path = work / "job.log"
     cmd = [sys.executable, "-m", "grader.batch", "job", target, str(zip_path), str(settings_file)]
-    with open(log_path, "ab") as log:
+    temp = work.parent / f"{work.name}.tmp"
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(mode=0o700)
+    with open(log_path, "ab") as log, _removed_after(temp):
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env={**os.environ, "TMPDIR": str(temp)})
         try:
             children.add(proc)
             try:
@@ -647,6 +655,18 @@ def _run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float
             raise setup(f"Grading {zip_path.name} failed: {message}")
         return "crashed", _JobFailed(f"The grading process exited with code {code}.\n{text[-LOG_TAIL:]}")
     return "graded", None
+
+
+@contextlib.contextmanager
+def _removed_after(temp: Path) -> Generator[None, None, None]:
+    """Remove a child's temporary folder, and what its sandboxes left on free slots, once the child has ended."""
+    from grader.sandbox import sweep_free_slots
+
+    try:
+        yield
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+        sweep_free_slots()
 
 
 def _failure_result(item: Item, settings: Settings, exc: BaseException, timed_out: bool,
@@ -865,8 +885,12 @@ def _job(argv: list[str]) -> None:
     module, _, name = target.partition(":")
     grade = getattr(importlib.import_module(module), name)
     settings = settings_from_json(json.loads(Path(settings_file).read_text(encoding="utf-8")))
+    interrupt_on_sigterm()  # a SIGTERMed child still removes its sandbox and temporary files
     try:
         grade(Path(zip_path), settings)
+    except KeyboardInterrupt:
+        print("Grading was stopped by a signal before it finished.", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except GraderError as exc:
         # The set-up's fault, not this submission's: the parent stops the batch on these codes.
         print(f"{SETUP_FAILURE}{exc.message}", file=sys.stderr)

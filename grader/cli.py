@@ -9,7 +9,7 @@ import click
 
 from grader.batch import DEFAULT_TIMEOUT_S
 from grader.config import DEFAULT, Settings
-from grader.errors import GraderError
+from grader.errors import GraderError, interrupt_on_sigterm
 
 
 def settings_from(out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...] = ()) -> Settings:
@@ -53,8 +53,13 @@ def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed:
         from grader.config import load_rubric
 
         _guard(lambda: load_rubric(settings.rubric_path).only(only))
+    interrupt_on_sigterm()
     for zip_path in zips:
-        result = _guard(lambda: grade_submission(zip_path, settings))
+        try:
+            result = _guard(lambda: grade_submission(zip_path, settings))
+        except KeyboardInterrupt:
+            click.echo(f"Interrupted while grading {zip_path.name}; it has no verdict.", err=True)
+            sys.exit(130)
         for line in summary_lines(result):
             click.echo(line)
         click.echo(f"Report: {settings.out_dir / result.stem / 'report.html'}\n")
@@ -164,6 +169,7 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
             bar[0].set_postfix_str(f"{p.label}: {p.outcome}", refresh=False)
 
     settings = _guard(lambda: settings_from(out, data, device, seed))
+    interrupt_on_sigterm()
     try:
         summary = _guard(lambda: run_batch(source, settings, workers=workers, timeout_s=timeout_s, force=force,
                                            worksheet=worksheet, overrides=overrides, progress=progress,

@@ -53,3 +53,21 @@ class WorkerError(Exception):
         super().__init__(message)
         self.message = message
         self.kind = kind  # "crash" | "timeout" | "protocol" | "memory"
+
+
+def interrupt_on_sigterm() -> None:
+    """From now on SIGTERM (a scheduler stopping a job, `kill`) interrupts this process as Ctrl-C does.
+
+    Python's default for SIGTERM ends the process at once, skipping every `finally`: the worker's
+    sandbox, cgroups and the temporary folder of the student's files would stay behind. A second
+    SIGTERM during that clean-up is ignored, so the clean-up finishes (SIGKILL still ends it).
+    """
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():  # elsewhere Python refuses a handler
+        signal.signal(signal.SIGTERM, interrupt)

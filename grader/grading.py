@@ -137,19 +137,23 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     # thread, see Worker.launch) and let its import overlap the grading process's set-up.
     t = time.perf_counter()
     worker.launch()
-    starter = threading.Thread(target=worker.import_module, daemon=True)
-    starter.start()
-    # Read by OpenMP when torch loads: idle threads sleep instead of spinning, which matters when
-    # several gradings share the cores (2 on 2 cores: 130 s spinning, 26 s passive; alone: no change).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch
+    try:
+        starter = threading.Thread(target=worker.import_module, daemon=True)
+        starter.start()
+        # Read by OpenMP when torch loads: idle threads sleep instead of spinning, which matters when
+        # several gradings share the cores (2 on 2 cores: 130 s spinning, 26 s passive; alone: no change).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import torch
 
-    torch.set_num_threads(settings.threads)
-    reference = load_reference(settings.reference_path)
-    root = data_root(settings.data_dir)
-    rng = np.random.default_rng(seed)
-    train = sample(load_split(root, True), TRAIN_SAMPLE, rng)
-    test = sample(load_split(root, False), TEST_SAMPLE, rng)
+        torch.set_num_threads(settings.threads)
+        reference = load_reference(settings.reference_path)
+        root = data_root(settings.data_dir)
+        rng = np.random.default_rng(seed)
+        train = sample(load_split(root, True), TRAIN_SAMPLE, rng)
+        test = sample(load_split(root, False), TEST_SAMPLE, rng)
+    except BaseException:
+        worker.kill()  # missing data, or SIGTERM during the set-up: the sandbox and its cgroups go too
+        raise
     timings["setup"] = time.perf_counter() - t
 
     student = Student(worker, settings.limits.call_timeout_s)
@@ -173,6 +177,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
                                 "-q", "--json-report", f"--json-report-file={report_file}", "--json-report-omit",
                                 "log", "streams", "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
         timings["checks"] = time.perf_counter() - t
+        if int(code) == int(pytest.ExitCode.INTERRUPTED):
+            raise KeyboardInterrupt  # pytest caught Ctrl-C or SIGTERM (see interrupt_on_sigterm): pass it on
         # 0 and 1 are "checks passed" and "some failed"; anything else (a check file that does not import,
         # no check selected) is the grader's, and would give every submission the same wrong zero.
         if int(code) not in (0, 1):

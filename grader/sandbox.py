@@ -7,9 +7,11 @@ namespaces, a user id of its own (when the grader is root: one uid per concurren
 process limit of one worker is not shared with another), read-only views of the interpreter,
 its packages, the student's module and the worker library, and private size-limited tmpfs
 mounts for /tmp and /dev/shm; memory and processes are capped by a cgroup where one can be
-made. Where bubblewrap cannot run, the worker is a plain process with rlimits and
-`FALLBACK_ISOLATION` says so. Replies are read with a deadline; a worker that dies or hangs is
-killed with everything it started, and the next request starts a new one.
+made; on x86_64 a seccomp filter (`grader.seccomp`) denies keyrings, ptrace, mounts, new namespaces
+and the like, and a root grader clears the slot uid's keyrings before and after each use, so nothing
+of one submission is left for the next on the slot. Where bubblewrap cannot run, the worker is a
+plain process with rlimits and `FALLBACK_ISOLATION` says so. Replies are read with a deadline; a
+worker that dies or hangs is killed with everything it started, and the next request starts a new one.
 """
 
 from __future__ import annotations
@@ -34,11 +36,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from grader.config import CHECKS_DIR, GiB, MiB, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH, Limits
+from grader import seccomp
 from grader.errors import WorkerError
 from grader.worker import protocol
 
 WORKER_PACKAGE = Path(__file__).resolve().parent / "worker"
 PR_SET_PDEATHSIG = 1
+SYS_KEYCTL = 250
+"""keyctl's number on x86_64, the one architecture the sandbox's keyring handling (and filter) is written for."""
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_CLEAR = 7
+KEYCTL_GET_PERSISTENT = 22
+KEY_SPEC_THREAD_KEYRING = -1
+KEY_SPEC_USER_KEYRING = -4
+KEY_SPEC_USER_SESSION_KEYRING = -5
 
 SLOT_UID_BASE = 60100
 """The sandbox of slot i runs as uid and gid SLOT_UID_BASE + i (when the grader is root)."""
@@ -125,6 +136,9 @@ def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] 
         # Killed with the grading process even when that is SIGKILLed (a batch job past its time):
         # bwrap's own --die-with-parent then takes the whole sandbox with it.
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if seccomp.SUPPORTED:
+            # A fresh, empty session keyring: the grader's own (a TA's login keys) is not the sandbox's.
+            _libc().syscall(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None)
     for procs in cgroup_procs:
         with open(procs, "w") as fh:
             fh.write(str(os.getpid()))
@@ -147,6 +161,36 @@ def _limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] 
 def _libc() -> Any:
     """The C library, loaded before any fork (dlopen is not for a child between fork and exec)."""
     return ctypes.CDLL(None, use_errno=True)
+
+
+def clear_keyrings(uid: int) -> str | None:
+    """Empty `uid`'s user and user-session keyrings (the grader being root); None when done, else why not, in words.
+
+    Those keyrings belong to the uid, not to a process: a key one submission left there would be
+    read by the next one on the same slot. A forked child becomes `uid` and clears both.
+    """
+    if not seccomp.SUPPORTED or os.geteuid() != 0:
+        return "keyrings are cleared by a root grader on x86_64 Linux only"
+    libc = _libc()
+    pid = os.fork()
+    if pid == 0:  # only system calls until _exit: this process may have had threads
+        code = 1
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            rings = [KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING]
+            # The uid's persistent keyring outlives its other ones (days); none where the kernel lacks them.
+            persistent = libc.syscall(SYS_KEYCTL, KEYCTL_GET_PERSISTENT, ctypes.c_long(-1),
+                                      ctypes.c_long(KEY_SPEC_THREAD_KEYRING))
+            rings += [persistent] if persistent > 0 else []
+            failed = [spec for spec in rings if libc.syscall(SYS_KEYCTL, KEYCTL_CLEAR, ctypes.c_long(spec)) != 0]
+            code = 2 if failed else 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return f"the keyrings of uid {uid} could not be cleared (exit status {os.waitstatus_to_exitcode(status)})"
+    return None
 
 
 def scrubbed_env(home: Path, threads: int, device: str, tmp: Path | None = None) -> dict[str, str]:
@@ -237,11 +281,16 @@ def secret_paths(roots: list[str]) -> list[str]:
 
 
 def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_dir: Path, device: str,
-               tmp_bytes: int = TMP_BYTES) -> list[str]:
-    """bubblewrap's command line up to the worker's own argv: namespaces, mounts and the drop to `uid`."""
+               tmp_bytes: int = TMP_BYTES, seccomp_fd: int | None = None) -> list[str]:
+    """bubblewrap's command line up to the worker's own argv: namespaces, mounts, the filter and the drop to `uid`.
+
+    `seccomp_fd` holds the filter (`grader.seccomp.program_fd`); every launch passes one.
+    """
     argv = [bw.bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if bw.setpriv is None:
         argv += ["--unshare-user"]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if bw.setpriv is not None:
         # Only what setpriv needs to switch to the slot's uid; it then clears them all.
@@ -326,38 +375,61 @@ def bubblewrap() -> Bubblewrap | None:
             (root / sub).chmod(0o755)
         _write_etc(root / "etc", uid)
         code = "import os, sys; sys.exit(0 if os.getuid() != 0 and os.path.isdir('/sandbox/lib') else 3)"
-        argv = [*bwrap_argv(bw, uid, root / "module", root / "lib", root / "etc", "cpu"), sys.executable, "-I", "-c", code]
+        filter_fd = seccomp.program_fd() if seccomp.SUPPORTED else None
+        argv = [*bwrap_argv(bw, uid, root / "module", root / "lib", root / "etc", "cpu", seccomp_fd=filter_fd),
+                sys.executable, "-I", "-c", code]
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={"PATH": "/usr/bin:/bin"}, timeout=60, check=False)
+                                  env={"PATH": "/usr/bin:/bin"}, timeout=60, check=False,
+                                  pass_fds=() if filter_fd is None else (filter_fd,))
         except (OSError, subprocess.TimeoutExpired):
             return None
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
     return bw if done.returncode == 0 else None
 
 
 # ---------------------------------------------------------------------- slots, uids, cgroups
 
 
+def slot_cgroup_name(index: int) -> str:
+    """The name of slot `index`'s cgroup folders (below the grader's own cgroup)."""
+    return f"ex4-grader-slot{index}"
+
+
+def _slot_lock(index: int) -> int | None:
+    """An fd holding slot `index`'s lock, or None when another process holds it."""
+    # Machine-wide, whatever TMPDIR says: a batch gives each child a TMPDIR of its own.
+    folder = Path("/tmp") / f"ex4-grader-slots-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(folder / str(index), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class Slot:
     """One of SLOTS concurrent sandboxes on this machine, held through a lock file."""
 
     def __init__(self) -> None:
-        folder = Path(tempfile.gettempdir()) / f"ex4-grader-slots-{os.geteuid()}"
-        folder.mkdir(mode=0o700, exist_ok=True)
         for index in range(SLOTS):
-            fd = os.open(folder / str(index), os.O_CREAT | os.O_RDWR, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue
-            self.index, self._fd = index, fd
-            return
+            fd = _slot_lock(index)
+            if fd is not None:
+                self.index, self._fd = index, fd
+                return
         raise WorkerError(f"All {SLOTS} sandbox slots of this machine are in use.", "crash")
 
     @property
     def uid(self) -> int:
         return SLOT_UID_BASE + self.index
+
+    @property
+    def cgroup_name(self) -> str:
+        return slot_cgroup_name(self.index)
 
     def release(self) -> None:
         if self._fd >= 0:
@@ -469,6 +541,7 @@ class Cgroup:
                 if not {"memory", "pids"} <= set(control):
                     (parent / "cgroup.subtree_control").write_text("+memory +pids")
                 made["v2"] = parent / name
+                _remove_stale(made["v2"])
                 made["v2"].mkdir(exist_ok=True)
                 (made["v2"] / "memory.max").write_text(str(memory_bytes))
                 _try_write(made["v2"] / "memory.swap.max", "0")
@@ -480,6 +553,7 @@ class Cgroup:
                 if not parent.is_dir():
                     parent = mount
                 made[controller] = parent / name
+                _remove_stale(made[controller])
                 made[controller].mkdir(exist_ok=True)
             (made["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes))
             _try_write(made["memory"] / "memory.memsw.limit_in_bytes", str(memory_bytes))
@@ -489,6 +563,16 @@ class Cgroup:
             for folder in made.values():
                 _try_rmdir(folder)
             return None
+
+    @staticmethod
+    def existing(name: str) -> list[Path]:
+        """The folders of cgroup `name` that exist now below this process's cgroups (v2, or v1's memory and pids)."""
+        own = _own_cgroups()
+        root = Path("/sys/fs/cgroup")
+        candidates = [root / own[""].lstrip("/") / name] if "" in own else []
+        candidates += [root / c / own.get(c, "/").lstrip("/") / name for c in ("memory", "pids")]
+        candidates += [root / c / name for c in ("memory", "pids")]
+        return [c for c in dict.fromkeys(candidates) if c.is_dir()]
 
     def procs_files(self) -> tuple[str, ...]:
         return tuple(str(d / "cgroup.procs") for d in self.dirs.values())
@@ -525,6 +609,91 @@ class Cgroup:
             except (OSError, ValueError):
                 pass
         return pids
+
+
+def _remove_stale(folder: Path) -> None:
+    """Kill what is in a cgroup folder left by a grader that was killed, and remove it (a fresh one has fresh counters)."""
+    if not folder.is_dir():
+        return
+    _try_write(folder / "cgroup.kill", "1")
+
+    def procs() -> list[int]:
+        try:
+            return [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    kill_until_gone(procs, rounds=50)
+    for _ in range(50):
+        if _try_rmdir(folder):
+            return
+        time.sleep(0.02)
+
+
+def sweep_free_slots() -> list[str]:
+    """Remove what a grader killed mid-grading (SIGKILL, OOM) left on the slots nobody holds now; returns what, in words.
+
+    That is the slot uids' processes and keyrings (the grader being root) and the slots' cgroup folders:
+    a worker's own clean-up never ran, so whoever grades next (a batch, after each child) does it.
+    """
+    removed: list[str] = []
+    if not sys.platform.startswith("linux"):
+        return removed
+    root = os.geteuid() == 0
+    slot_uids = _slot_uids_running() if root else {}
+    keyed = _slot_uids_with_keys() if root else set()
+    for index in range(SLOTS):
+        stale = Cgroup.existing(slot_cgroup_name(index))
+        uid = SLOT_UID_BASE + index
+        if not stale and uid not in slot_uids and uid not in keyed:
+            continue
+        fd = _slot_lock(index)
+        if fd is None:
+            continue  # in use: its worker cleans up after itself
+        try:
+            if uid in slot_uids:
+                kill_until_gone(lambda: processes_of(uid), rounds=100)
+                removed.append(f"{len(slot_uids[uid])} process(es) of slot {index}")
+            for folder in stale:
+                _remove_stale(folder)
+                removed.append(str(folder))
+            if uid in keyed:
+                clear_keyrings(uid)  # keyrings once made stay listed, empty: not worth a word
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _slot_uids_running() -> dict[int, list[int]]:
+    """Slot uid to the pids of its live processes, in one pass over /proc."""
+    found: dict[int, list[int]] = {}
+
+    def slot_uid(pid: str) -> bool:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Uid:"):
+                    uid = int(line.split()[1])
+                    if SLOT_UID_BASE <= uid < SLOT_UID_BASE + SLOTS:
+                        found.setdefault(uid, []).append(int(pid))
+                    return False
+        return False
+
+    _host_pids(slot_uid)
+    return found
+
+
+def _slot_uids_with_keys() -> set[int]:
+    """The slot uids the kernel holds keys or keyrings for (/proc/key-users)."""
+    try:
+        lines = Path("/proc/key-users").read_text().splitlines()
+    except OSError:
+        return set()
+    uids = set()
+    for line in lines:
+        head = line.split(":", 1)[0].strip()
+        if head.isdigit() and SLOT_UID_BASE <= int(head) < SLOT_UID_BASE + SLOTS:
+            uids.add(int(head))
+    return uids
 
 
 def kill_until_gone(find: Callable[[], Iterable[int]], rounds: int) -> None:
@@ -627,7 +796,8 @@ class Worker:
         if self.spec.device == "cpu":
             memory += f", address space {_size(limits.memory_bytes)}"
         return (f"bubblewrap sandbox ({user}, no network, read-only interpreter and submission, "
-                f"private /tmp of {_size(TMP_BYTES)}, {memory}, files up to {_size(limits.file_bytes)})")
+                f"private /tmp of {_size(TMP_BYTES)}, {memory}, files up to {_size(limits.file_bytes)}"
+                + (", no keyrings, mounts, namespaces or ptrace)" if seccomp.SUPPORTED else ")"))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -651,7 +821,8 @@ class Worker:
             self._slot = Slot()
             uid = self._slot.uid if self.bwrap.setpriv else os.geteuid()
             self._kill_uid()  # a slot's uid runs nothing but its sandbox; leftovers of a crashed grader go
-            self._cgroup = Cgroup.create(f"ex4-grader-slot{self._slot.index}", limits.memory_bytes, limits.max_processes)
+            self._clear_keyrings()
+            self._cgroup = Cgroup.create(self._slot.cgroup_name, limits.memory_bytes, limits.max_processes)
             procs = self._cgroup.procs_files() if self._cgroup else ()
             self.isolation = self._describe(self._cgroup)
             _readable(lib)
@@ -665,7 +836,9 @@ class Worker:
             # desktop may run hundreds of threads: the worker sets the cap itself inside the user
             # namespace, where the kernel (5.14 and later) counts only the sandbox's processes.
             nproc, inside = (limits.max_processes, 0) if self.bwrap.setpriv else (None, limits.max_processes)
-            argv = [*bwrap_argv(self.bwrap, uid, spec.module_dir, lib, spec.workdir / "etc", device),
+            filter_fd = seccomp.program_fd() if seccomp.SUPPORTED else -1
+            argv = [*bwrap_argv(self.bwrap, uid, spec.module_dir, lib, spec.workdir / "etc", device,
+                                seccomp_fd=filter_fd if filter_fd >= 0 else None),
                     sys.executable, "-I", "-c", bootstrap, f"{SANDBOX_DIR}/lib", f"{SANDBOX_DIR}/submission",
                     str(spec.threads), str(request_r), str(reply_w), str(inside)]
             env = scrubbed_env(home, spec.threads, device, tmp=home)
@@ -673,15 +846,21 @@ class Worker:
             home = spec.workdir / f"run{self.starts}"
             (home / "tmp").mkdir(parents=True, exist_ok=True)
             cwd = home
+            filter_fd = -1
             nproc = fallback_nproc(limits.max_processes)
             argv = [sys.executable, "-I", "-c", bootstrap, str(lib), str(spec.module_dir), str(spec.threads),
                     str(request_r), str(reply_w), "0"]
             env = scrubbed_env(home, spec.threads, device)
-        self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(request_r, reply_w), preexec_fn=lambda: _limit_resources(limits, device, procs, nproc),
-        )
+        try:
+            self.proc = subprocess.Popen(
+                argv, cwd=cwd, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                pass_fds=(request_r, reply_w, *([filter_fd] if filter_fd >= 0 else [])),
+                preexec_fn=lambda: _limit_resources(limits, device, procs, nproc),
+            )
+        finally:
+            if filter_fd >= 0:
+                os.close(filter_fd)
         os.close(request_r)
         os.close(reply_w)
         self._request_w, self._reply_r = request_w, reply_r
@@ -788,6 +967,7 @@ class Worker:
             self._cgroup = None
         if self._slot is not None:
             self._kill_uid()
+            self._clear_keyrings()
             self._slot.release()
             self._slot = None
         for fd in (self._request_w, self._reply_r):
@@ -813,6 +993,14 @@ class Worker:
             return
         uid = self._slot.uid
         kill_until_gone(lambda: processes_of(uid), rounds=100)
+
+    def _clear_keyrings(self) -> None:
+        """Empty the slot uid's keyrings (see `clear_keyrings`); a failure is noted in the TA's log."""
+        if self._slot is None or self.bwrap is None or not self.bwrap.setpriv:
+            return  # the grader's own user (in a user namespace of its own) is not a slot's to clear
+        why = clear_keyrings(self._slot.uid)
+        if why is not None:
+            self.log.feed(f"\n[grader] {why}\n".encode())
 
     close = kill
 

@@ -320,7 +320,7 @@ def test_a_sandbox_that_cannot_start_stops_grading_and_blames_no_student(
 
     require_bubblewrap()
     argv = sandbox.bwrap_argv
-    monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a: [*argv(*a), "--no-such-bubblewrap-option"])
+    monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a, **k: [*argv(*a, **k), "--no-such-bubblewrap-option"])
     zip_path = make_submission(REFERENCE_PATH.read_text(encoding="utf-8"))
     settings = replace(DEFAULT, out_dir=tmp_path / "reports", only=("test_conv_relu_stride1",))
     with pytest.raises(SandboxError) as raised:
@@ -353,7 +353,7 @@ def test_a_failed_restart_reports_only_its_own_output(tmp_path: Path, monkeypatc
         worker.kill()
         assert "STUDENT-SAYS" in worker.log.text()
         argv = sandbox.bwrap_argv
-        monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a: [*argv(*a), "--no-such-bubblewrap-option"])
+        monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a, **k: [*argv(*a, **k), "--no-such-bubblewrap-option"])
         worker.ensure_started()
         assert worker.start_error is not None and "no-such-bubblewrap-option" in worker.start_error
         assert "STUDENT-SAYS" not in worker.start_error
