@@ -39,7 +39,7 @@ def test_resnet_layers(ctx):
     ctx.student.require("resnet_layers")
     what = "resnet_layers(model)"
     rng = ctx.rng("resnet-layers")
-    x = torch.from_numpy(rng.normal(0, 1, (1, 3, 64, 64)).astype(np.float32))
+    x = torch.from_numpy(rng.normal(0, 1, (2, 3, 64, 64)).astype(np.float32))
     got = outcome(ctx.student.probe("resnet_layers", what, seed=ctx.seed, inputs=x), what)
     if not isinstance(got, dict):
         raise CheckFailed(f"{what} should return a dict of the four layers.")
@@ -50,6 +50,7 @@ def test_resnet_layers(ctx):
     hooks = [model.get_submodule(v).register_forward_hook(lambda m, a, o, k=k: expected.update({k: o.numpy().copy()})
                                                            if k not in expected else None)
              for k, v in LAYERS.items()]
+    model.train()  # as the probe: batch norms on the batch's statistics
     with torch.no_grad():
         model(x)
     for h in hooks:

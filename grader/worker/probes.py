@@ -652,9 +652,13 @@ def resnet_layers(module: Any, seed: int, inputs: Any) -> dict[str, Any]:
             if isinstance(layer, torch.nn.Module) and id(layer) in names:
                 handles.append(layer.register_forward_hook(lambda mod, args, out, key=str(key): keep(key, out)))
         try:
+            # Training mode: batch norms use the batch's statistics, so a batch norm's output differs from
+            # its convolution's (the seeded model's running statistics would make them nearly equal).
+            model.train()
             with torch.no_grad():
                 model(inputs)
         finally:
+            model.eval()
             for h in handles:
                 h.remove()
         return {str(k)[:100]: {"name": names.get(id(v), f"<not a submodule: {type(v).__name__}>")[:200],
