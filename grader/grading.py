@@ -245,11 +245,21 @@ def require_started(worker: Any) -> None:
         raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
 
 
+LOG_CAP = 4 * 1024 * 1024
+"""Largest TA log written (bytes): its first and last halves, with a line saying what was left out."""
+
+
 def save_log(out_dir: Path, stem: str, text: str) -> None:
     """The TA's log of one grading run: pytest's output and the worker's; kept apart from the student's folder."""
     logs = out_dir / ".logs"
     logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{stem}.log").write_text(text, encoding="utf-8", errors="replace")
+    data = text.encode("utf-8", errors="replace")
+    if len(data) > LOG_CAP:
+        half = LOG_CAP // 2 - 100
+        note = f"\n[… {len(data) - 2 * half} bytes of this log left out: it is capped at {LOG_CAP >> 20} MiB …]\n"
+        # Cut on character boundaries: the log stays valid UTF-8.
+        data = (data[:half].decode("utf-8", "ignore") + note + data[-half:].decode("utf-8", "ignore")).encode()
+    (logs / f"{stem}.log").write_bytes(data)
 
 
 def crash_result(zip_path: Path, settings: Settings, exc: BaseException) -> GradingResult:
