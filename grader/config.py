@@ -75,6 +75,9 @@ class Settings:
     reference_path: Path = REFERENCE_PATH
     only: tuple[str, ...] = ()
     """Run only these checks (by id); empty runs all. The result is then flagged `partial`."""
+    time_limit_s: float = 900.0
+    """Wall-clock seconds one `grader run` of a submission may take (the reference needs about 15 s);
+    checks not started by then are not run, and the result says so (flag `time-limit`)."""
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored)."""

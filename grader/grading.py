@@ -81,15 +81,29 @@ def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
 
 
 class _ContextPlugin:
-    """Hands the check context to the hidden checks' conftest."""
+    """Hands the check context to the hidden checks' conftest; runs no check once the deadline has passed."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, deadline: float = float("inf")) -> None:
         self.ctx = ctx
+        self.deadline = deadline
+        self.not_run: list[str] = []
 
     def pytest_configure(self, config: Any) -> None:
         from grader.checks.context import CONTEXT
 
         config.stash[CONTEXT] = self.ctx
+
+    def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> bool | None:
+        if time.monotonic() < self.deadline:
+            return None
+        # Not run and not reported: scoring then fails it, and run_checks says why.
+        self.not_run.append(item.name.split("[", 1)[0])
+        return True
+
+
+def time_limit_text(limit_s: float) -> str:
+    """Why a check was not run: the grading run reached its overall time limit."""
+    return f"This check was not run: grading this submission reached its time limit of {limit_s:g} s before it."
 
 
 def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Settings, rubric: Rubric,
@@ -107,7 +121,11 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     seed = settings.seed if settings.seed is not None else secrets.randbits(31)
     device = resolve_device(settings.device)
     given_source, own_names = given_helpers(settings.reference_path)
-    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device,
+    # The overall limit counts from the start of intake; the student's calls together get no more than what is left.
+    remaining = max(settings.time_limit_s - timings.get("intake", 0.0), 0.0)
+    deadline = time.monotonic() + remaining
+    limits = replace(settings.limits, total_timeout_s=min(settings.limits.total_timeout_s, remaining))
+    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", limits, settings.threads, device,
                                given_source=given_source, own_names=tuple(own_names)))
     notes = list(intake.notes)
     flags = list(intake.flags)
@@ -135,6 +153,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         old.unlink()
     ctx = CheckContext(student, reference, seed, train, test, device, FigureRecorder(folder), rubric)
     manual: tuple[ManualItem, ...] = ()
+    plugin = _ContextPlugin(ctx, deadline)
     try:
         starter.join()
         timings["worker_start"] = time.perf_counter() - t
@@ -149,7 +168,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             code = pytest.main([str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
                                 "-q", "--json-report", f"--json-report-file={report_file}", "--json-report-omit",
-                                "log", "streams", "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
+                                "log", "streams", "-W", "ignore"], plugins=[plugin])
         timings["checks"] = time.perf_counter() - t
         # 0 and 1 are "checks passed" and "some failed"; anything else (a check file that does not import,
         # no check selected) is the grader's, and would give every submission the same wrong zero.
@@ -160,6 +179,12 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         require_started(worker)  # a restart after a crash may have found the sandbox broken
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         checks = checks_from_report(report, rubric)
+        if plugin.not_run:
+            late = set(plugin.not_run)
+            checks = [replace(c, message=time_limit_text(settings.time_limit_s)) if c.id in late else c for c in checks]
+            flags.append("time-limit")
+            notes.append(f"Grading this submission reached its time limit of {settings.time_limit_s:g} s: "
+                         f"{len(late)} checks were not run and get no points; the others were graded as usual.")
         for task in sorted({c.task.split(".")[0] for c in checks}):
             timings[f"task{task}"] = sum(c.duration_s for c in checks if c.task.split(".")[0] == task)
         manual = collect_answers(student, rubric)
@@ -183,7 +208,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         notes.append("bubblewrap was not available on the grading machine: your code ran in a plain worker "
                      "process with resource limits only.")
     return GradingResult(
-        stem=stem, student=intake.student, graded=True, verdict=verdict(checks, manual, worker.import_error),
+        stem=stem, student=intake.student, graded=True,
+        verdict=verdict(checks, manual, worker.import_error, settings.time_limit_s if plugin.not_run else None),
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
         task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
@@ -212,14 +238,17 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
     return notes
 
 
-def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:
-    """One sentence on the outcome."""
+def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None,
+            time_limit_s: float | None = None) -> str:
+    """One sentence on the outcome; `time_limit_s` when the run reached that limit and left checks out."""
     auto = sum(c.points for c in checks)
     auto_max = sum(c.max_points for c in checks)
     passed = sum(c.status == "passed" for c in checks)
     text = f"Graded: {auto:g} of {auto_max:g} automatic points ({passed} of {len(checks)} checks passed)"
     if import_error is not None:
         text += "; your module could not be imported, so no check could run"
+    if time_limit_s is not None:
+        text += f"; grading reached its time limit of {time_limit_s:g} s, so the remaining checks were not run"
     waiting = [m for m in manual if m.points is None]
     if waiting:
         text += f"; {len(waiting)} written answers ({sum(m.max_points for m in waiting):g} points) await a TA"

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
+import zipfile
 from pathlib import Path
 
-from grader.grading import LOG_CAP, save_log
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.config import load_rubric
+from grader.grading import LOG_CAP, save_log, time_limit_text
 from grader.report import REPORT_CAP, RESULTS_CAP, write_outputs
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student
+from tests.conftest import REFERENCE
+
+TASK12 = ("test_conv_relu_stride1", "test_hand_computed_stride1", "test_conv_relu_stride_padding",
+          "test_hand_computed_stride2", "test_conv_output_size", "test_receptive_field_stride1", "test_rf_answer_a",
+          "test_receptive_field_strided_dilated", "test_rf_answer_b")
 
 
 def test_outputs_stay_under_their_caps_whatever_the_texts(tmp_path: Path) -> None:
@@ -32,3 +44,44 @@ def test_the_log_is_capped_with_a_note_where_it_was_cut(tmp_path: Path) -> None:
     assert len(data) <= LOG_CAP
     text = data.decode("utf-8")
     assert text.startswith("head\n") and text.endswith("\ntail") and "bytes of this log left out" in text
+
+
+@pytest.mark.slow
+def test_grader_run_ends_at_its_time_limit_with_the_checks_done_so_far(tmp_path: Path) -> None:
+    # Task 1 is the reference's; receptive_field hangs. Its first check waits until the student's time (what
+    # is left of the limit) is spent, so every later check finds the deadline passed: no timing luck involved.
+    source = REFERENCE.read_text(encoding="utf-8")
+    source = source[: source.index("# Task 3:")] + "\n\ndef receptive_field(layers):\n    import time\n    time.sleep(3600)\n"
+    zip_path = tmp_path / "Mustermann-123456.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("exercise4.py", source)
+    only = [arg for check in TASK12 for arg in ("--only", check)]
+    started = time.monotonic()
+    run = CliRunner().invoke(main, ["run", str(zip_path), "--out", str(tmp_path / "out"), "--seed", "11",
+                                    "--device", "cpu", "--time-limit", "40", *only])
+    seconds = time.monotonic() - started
+    assert run.exit_code == 0, run.output
+    assert seconds < 40 + 30
+    data = json.loads((tmp_path / "out" / "Mustermann-123456" / "results.json").read_text(encoding="utf-8"))
+    outputs = {t["extra_data"]["id"]: t["output"] for t in data["tests"]}
+    rubric = load_rubric()
+    task1 = [c for c in TASK12 if rubric.checks[c].task.startswith("1")]
+    # Task 1 was graded as usual; receptive_field's first check timed out; the rest were not run, and say so.
+    assert data["score"] == sum(rubric.checks[c].points for c in task1), outputs
+    not_run = [c for c, text in outputs.items() if text == time_limit_text(40)]
+    assert len(not_run) >= 2 and not set(not_run) & set(task1), outputs
+    assert "time-limit" in data["extra_data"]["flags"]
+    assert "time limit of 40 s" in data["extra_data"]["verdict"]
+
+
+def test_a_batch_child_gets_a_time_limit_below_the_batch_timeout(tmp_path: Path) -> None:
+    from grader import batch
+    from grader.config import DEFAULT
+
+    zip_path = tmp_path / "Mustermann-123456.zip"
+    zip_path.write_bytes(b"")
+    status, _ = batch._run_child(zip_path, DEFAULT, "no_such_module:grade", 900.0, tmp_path, batch._Children())
+    written = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
+    assert status == "crashed"
+    # Room to end in a verdict with the checks done so far, rather than being killed at 900 s.
+    assert written["time_limit_s"] == batch.child_time_limit(900.0) <= 900.0 - 60
