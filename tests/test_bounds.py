@@ -85,3 +85,17 @@ def test_a_batch_child_gets_a_time_limit_below_the_batch_timeout(tmp_path: Path)
     assert status == "crashed"
     # Room to end in a verdict with the checks done so far, rather than being killed at 900 s.
     assert written["time_limit_s"] == batch.child_time_limit(900.0) <= 900.0 - 60
+
+
+def test_a_5_mb_single_line_notebook_is_read_in_seconds() -> None:
+    from grader.notebook import notebook_to_module
+
+    source = "; ".join(f'v{i} = "{"x" * 2500}"' for i in range(2000))
+    nb = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": source, "metadata": {}, "outputs": [], "execution_count": None}]}).encode()
+    assert len(nb) > 5_000_000
+    started = time.monotonic()
+    module, dropped = notebook_to_module(nb)
+    # Each statement's source was taken by splitting the whole line again: 1,060 s in the issue.
+    assert time.monotonic() - started < 10
+    assert module.count('= "xxx') == 2000 and dropped == []
