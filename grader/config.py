@@ -45,12 +45,16 @@ class Limits:
 
 @dataclass(frozen=True)
 class ZipLimits:
-    """What a submission zip may hold; checked before anything is extracted."""
+    """What a submission zip may hold (checked before anything is extracted), and what reading its files may cost."""
 
     max_entries: int = 2000
     max_member_bytes: int = 100 * MiB
     max_total_bytes: int = 300 * MiB
     max_compression_ratio: float = 200.0
+    parse_timeout_s: float = 60.0
+    """Wall-clock (and CPU) seconds reading one PDF's text or the notebook may take, in its own process."""
+    parse_memory_bytes: int = 2 * GiB
+    """Address-space limit of that process (RLIMIT_AS)."""
 
 
 @dataclass(frozen=True)

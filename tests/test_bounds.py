@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.config import load_rubric
+from grader.config import DEFAULT, load_rubric
+from grader.errors import SubmissionRejected
 from grader.grading import LOG_CAP, save_log, time_limit_text
+from grader.intake import open_submission
 from grader.report import REPORT_CAP, RESULTS_CAP, write_outputs
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student
 from tests.conftest import REFERENCE
@@ -99,3 +103,67 @@ def test_a_5_mb_single_line_notebook_is_read_in_seconds() -> None:
     # Each statement's source was taken by splitting the whole line again: 1,060 s in the issue.
     assert time.monotonic() - started < 10
     assert module.count('= "xxx') == 2000 and dropped == []
+
+
+def xobject_pdf(pages: int = 200, calls: int = 1000) -> bytes:
+    """A ~50 KB PDF written against pypdf: every page draws form X0 `calls` times and X0 draws X1 as often.
+
+    pypdf caps form invocations per page (5,000), not per document: each page costs it seconds, so
+    200 pages sharing one content stream kept intake busy for many minutes.
+    """
+    fonts = 5 + 2
+    resources = f"/Resources << /XObject << /X0 5 0 R /X1 6 0 R >> /Font << /F1 {fonts} 0 R >> >>"
+    page = f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] {resources} /Contents 4 0 R >>"
+    kids = " ".join(["3 0 R", *(f"{fonts + 1 + k} 0 R" for k in range(pages - 1))])
+
+    def stream(body: bytes, extra: str = "") -> str:
+        return f"<< {extra} /Length {len(body)} >>\nstream\n{body.decode()}\nendstream"
+
+    form = f"/Type /XObject /Subtype /Form /BBox [0 0 612 792] {resources}"
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>", page,
+               stream(b"/X0 Do\n" * calls), stream(b"/X1 Do\n" * calls, form),
+               stream(b"BT /F1 12 Tf 10 10 Td (def conv_relu) Tj ET", form),
+               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>", *[page] * (pages - 1)]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    out.write("".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def test_a_pdf_that_keeps_pypdf_busy_is_flagged_not_checked_and_still_graded(tmp_path: Path) -> None:
+    pdf = xobject_pdf()
+    assert len(pdf) < 64_000
+    settings = replace(DEFAULT, zip_limits=replace(DEFAULT.zip_limits, parse_timeout_s=5))
+    zip_path = tmp_path / "Mustermann-123456.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("exercise4.py", REFERENCE.read_text(encoding="utf-8"))
+        zf.writestr("exercise4.pdf", pdf)
+    started = time.monotonic()
+    intake = open_submission(zip_path, tmp_path / "work", settings)
+    assert time.monotonic() - started < 5 + 10
+    assert "pdf-unchecked" in intake.flags and not intake.pdf.checked
+    assert "longer than the limit of 5 s" in intake.pdf.message
+    assert (intake.module_dir / "exercise4.py").exists()  # graded all the same
+
+
+def test_a_notebook_over_the_reading_limits_gets_a_verdict_saying_so(tmp_path: Path) -> None:
+    # Half a million statements on one 5 MB line: read in linear time, but not in 2 s.
+    nb = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "source": "".join(f"a{i}=1;" for i in range(500_000)), "metadata": {}, "outputs": [], "execution_count": None}]})
+    zip_path = tmp_path / "Mustermann-123456.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("exercise4.ipynb", nb)
+    settings = replace(DEFAULT, zip_limits=replace(DEFAULT.zip_limits, parse_timeout_s=2))
+    started = time.monotonic()
+    with pytest.raises(SubmissionRejected) as caught:
+        open_submission(zip_path, tmp_path / "work", settings)
+    assert time.monotonic() - started < 2 + 10
+    assert caught.value.flag == "notebook-limits"
+    assert "could not be read within the grader's limits (2 s" in caught.value.reason
