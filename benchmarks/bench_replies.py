@@ -23,13 +23,17 @@ import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
+from grader.config import DEFAULT
 from grader.worker import protocol
+
+MAX_MESSAGE_BYTES = DEFAULT.limits.max_message_bytes
 
 WORST = {
     "empty lists": "b'[' + b'[],' * (n - 2) + b'[]]'",
     "one-key dicts": "b'[' + b'{\"a\":1},' * (n // 3) + b'{}]'",
     "long strings": "b'[' + b','.join([b'\"' + b'x' * 30_000 + b'\"'] * (size // 30_003)) + b']'",
     "nested empty lists (the 12 GiB reply)": "b'[' * 60 + b'[],' * (n - 2) + b'[]' + b']' * 60",
+    "one blob as large as a reply may be": "b'{\"__bytes__\": 0}'",
 }
 
 
@@ -38,13 +42,15 @@ def measure(kind: str) -> None:
     bounds = protocol.REPLY_BOUNDS
     n, size = bounds.max_items // 2, bounds.max_json_bytes  # each `[],` counts as 2 items
     payload: bytes = eval(WORST[kind])[: size]  # noqa: S307 - our own expressions above
-    frame = io.BytesIO(protocol.HEADER.pack(protocol.MAGIC, len(payload), 0) + payload)
-    del payload
+    blobs = [bytes(MAX_MESSAGE_BYTES - len(payload) - 8)] if "blob" in kind else []
+    frame = io.BytesIO(protocol.HEADER.pack(protocol.MAGIC, len(payload), len(blobs)) + payload
+                       + b"".join(protocol.BLOB.pack(len(b)) + b for b in blobs))
+    del payload, blobs
     tracemalloc.start()
     started = time.perf_counter()
     try:
-        reply = protocol.read_message(frame, 256 << 20, bounds)
-        outcome = f"read, {len(reply)} top-level values"
+        reply = protocol.read_message(frame, MAX_MESSAGE_BYTES, bounds)
+        outcome = f"read ({type(reply).__name__} of {len(reply):,})"
     except protocol.ProtocolError as exc:
         outcome = f"refused ({exc})"
     seconds = time.perf_counter() - started
@@ -54,7 +60,6 @@ def measure(kind: str) -> None:
 
 def honest_replies() -> None:
     """Grade the reference submission and print the largest reply's figures."""
-    from grader.config import DEFAULT
     from grader.grading import grade_submission
     from grader.selftest import build_reference_zip
 

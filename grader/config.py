@@ -38,7 +38,7 @@ class Limits:
     max_processes: int = 64
     """Processes and threads the worker's user may hold (RLIMIT_NPROC)."""
     max_message_bytes: int = 256 * MiB
-    """Largest reply the grading process reads from the worker."""
+    """Largest reply the grading process reads from the worker (its JSON part is bounded further: `protocol.REPLY_BOUNDS`)."""
     log_bytes: int = 1 * MiB
     """How much of the worker's stdout and stderr is kept for the report."""
 

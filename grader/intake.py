@@ -246,7 +246,7 @@ def pdf_text(pdf_bytes: bytes) -> str:
                     continue
                 parts.append(chunk)
                 size += len(chunk)
-            return "\n".join(parts)
+            return "\n".join(parts)[:PDF_MAX_TEXT]  # one page's text can be any length
     finally:
         log.setLevel(level)
 
