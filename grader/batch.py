@@ -612,6 +612,11 @@ class _JobFailed(Exception):
     """The child grading one submission died, hung or wrote nothing."""
 
 
+def child_time_limit(timeout_s: float) -> float:
+    """The `grader run` time limit a child gets under the batch's hard `timeout_s`: room left to end, report and exit."""
+    return max(timeout_s / 2, timeout_s - max(60.0, 0.15 * timeout_s))
+
+
 def _run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float, work: Path,
                children: _Children) -> tuple[str, BaseException | None]:
     """Run `python -m grader.batch job` for one zip with a hard time limit.
@@ -620,6 +625,8 @@ def _run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float
     this process makes beside `work` and removes when the child has ended, however it ended; the
     sandbox slots it held are swept too (see `sweep_free_slots`): a SIGKILLed child cleans up nothing.
     """
+    # The child's own overall limit ends it in a verdict with the checks done so far, before the kill.
+    settings = replace(settings, time_limit_s=min(settings.time_limit_s, child_time_limit(timeout_s)))
     settings_file = work / "settings.json"
     _write_json(settings_file, settings_to_json(settings))
     log_path = work / "job.log"

@@ -43,12 +43,15 @@ def main() -> None:
 @click.argument("zips", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @with_common
 @click.option("--only", multiple=True, metavar="CHECK", help="Run only this check (repeatable), e.g. test_train_counts_images.")
-def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...]) -> None:
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=1), default=DEFAULT.time_limit_s,
+              show_default=True, help="Seconds grading one zip may take; checks not started by then are not run.")
+def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...],
+        time_limit_s: float) -> None:
     """Grade one or more submission zips, one after the other."""
     from grader.grading import grade_submission
     from grader.report import summary_lines
 
-    settings = _guard(lambda: settings_from(out, data, device, seed, only))
+    settings = _guard(lambda: settings_from(out, data, device, seed, only).with_(time_limit_s=time_limit_s))
     if only:
         from grader.config import load_rubric
 

@@ -38,19 +38,23 @@ class Limits:
     max_processes: int = 64
     """Processes and threads the worker's user may hold (RLIMIT_NPROC)."""
     max_message_bytes: int = 256 * MiB
-    """Largest reply the grading process reads from the worker."""
+    """Largest reply the grading process reads from the worker (its JSON part is bounded further: `protocol.REPLY_BOUNDS`)."""
     log_bytes: int = 1 * MiB
     """How much of the worker's stdout and stderr is kept for the report."""
 
 
 @dataclass(frozen=True)
 class ZipLimits:
-    """What a submission zip may hold; checked before anything is extracted."""
+    """What a submission zip may hold (checked before anything is extracted), and what reading its files may cost."""
 
     max_entries: int = 2000
     max_member_bytes: int = 100 * MiB
     max_total_bytes: int = 300 * MiB
     max_compression_ratio: float = 200.0
+    parse_timeout_s: float = 60.0
+    """Wall-clock (and CPU) seconds reading one PDF's text or the notebook may take, in its own process."""
+    parse_memory_bytes: int = 2 * GiB
+    """Address-space limit of that process (RLIMIT_AS)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class Settings:
     reference_path: Path = REFERENCE_PATH
     only: tuple[str, ...] = ()
     """Run only these checks (by id); empty runs all. The result is then flagged `partial`."""
+    time_limit_s: float = 900.0
+    """Wall-clock seconds one `grader run` of a submission may take (the reference needs about 15 s);
+    checks not started by then are not run, and the result says so (flag `time-limit`)."""
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored)."""

@@ -103,15 +103,29 @@ def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
 
 
 class _ContextPlugin:
-    """Hands the check context to the hidden checks' conftest."""
+    """Hands the check context to the hidden checks' conftest; runs no check once the deadline has passed."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, deadline: float = float("inf")) -> None:
         self.ctx = ctx
+        self.deadline = deadline
+        self.not_run: list[str] = []
 
     def pytest_configure(self, config: Any) -> None:
         from grader.checks.context import CONTEXT
 
         config.stash[CONTEXT] = self.ctx
+
+    def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> bool | None:
+        if time.monotonic() < self.deadline:
+            return None
+        # Not run and not reported: scoring then fails it, and run_checks says why.
+        self.not_run.append(item.name.split("[", 1)[0])
+        return True
+
+
+def time_limit_text(limit_s: float) -> str:
+    """Why a check was not run: the grading run reached its overall time limit."""
+    return f"This check was not run: grading this submission reached its time limit of {limit_s:g} s before it."
 
 
 def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Settings, rubric: Rubric,
@@ -129,7 +143,11 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     seed = settings.seed if settings.seed is not None else secrets.randbits(31)
     device = resolve_device(settings.device)
     given_source, own_names = given_helpers(settings.reference_path)
-    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", settings.limits, settings.threads, device,
+    # The overall limit counts from the start of intake; the student's calls together get no more than what is left.
+    remaining = max(settings.time_limit_s - timings.get("intake", 0.0), 0.0)
+    deadline = time.monotonic() + remaining
+    limits = replace(settings.limits, total_timeout_s=min(settings.limits.total_timeout_s, remaining))
+    worker = Worker(WorkerSpec(intake.module_dir, work / "sandbox", limits, settings.threads, device,
                                given_source=given_source, own_names=tuple(own_names)))
     notes = list(intake.notes)
     flags = list(intake.flags)
@@ -161,6 +179,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         old.unlink()
     ctx = CheckContext(student, reference, seed, train, test, device, FigureRecorder(folder), rubric)
     manual: tuple[ManualItem, ...] = ()
+    plugin = _ContextPlugin(ctx, deadline)
     try:
         starter.join()
         timings["worker_start"] = time.perf_counter() - t
@@ -175,7 +194,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             code = pytest.main([str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
                                 "-q", "--json-report", f"--json-report-file={report_file}", "--json-report-omit",
-                                "log", "streams", "-W", "ignore"], plugins=[_ContextPlugin(ctx)])
+                                "log", "streams", "-W", "ignore"], plugins=[plugin])
         timings["checks"] = time.perf_counter() - t
         if int(code) == int(pytest.ExitCode.INTERRUPTED):
             raise KeyboardInterrupt  # pytest caught Ctrl-C or SIGTERM (see interrupt_on_sigterm): pass it on
@@ -188,6 +207,12 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         require_started(worker)  # a restart after a crash may have found the sandbox broken
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
         checks = checks_from_report(report, rubric)
+        if plugin.not_run:
+            late = set(plugin.not_run)
+            checks = [replace(c, message=time_limit_text(settings.time_limit_s)) if c.id in late else c for c in checks]
+            flags.append("time-limit")
+            notes.append(f"Grading this submission reached its time limit of {settings.time_limit_s:g} s: "
+                         f"{len(late)} checks were not run and get no points; the others were graded as usual.")
         for task in sorted({c.task.split(".")[0] for c in checks}):
             timings[f"task{task}"] = sum(c.duration_s for c in checks if c.task.split(".")[0] == task)
         manual = collect_answers(student, rubric)
@@ -221,7 +246,8 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
         notes.append("bubblewrap was not available on the grading machine: your code ran in a plain worker "
                      "process with resource limits only.")
     return GradingResult(
-        stem=stem, student=intake.student, graded=True, verdict=verdict(checks, manual, worker.import_error),
+        stem=stem, student=intake.student, graded=True,
+        verdict=verdict(checks, manual, worker.import_error, settings.time_limit_s if plugin.not_run else None),
         checks=tuple(checks), manual=manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(ctx.figures.saved), seed=seed, timings=timings, task_titles=rubric.tasks,
         task_max=rubric.task_max(), sandbox=worker.isolation, code_file=intake.code_name)
@@ -259,14 +285,17 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
     return notes
 
 
-def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None) -> str:
-    """One sentence on the outcome."""
+def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None,
+            time_limit_s: float | None = None) -> str:
+    """One sentence on the outcome; `time_limit_s` when the run reached that limit and left checks out."""
     auto = sum(c.points for c in checks)
     auto_max = sum(c.max_points for c in checks)
     passed = sum(c.status == "passed" for c in checks)
     text = f"Graded: {auto:g} of {auto_max:g} automatic points ({passed} of {len(checks)} checks passed)"
     if import_error is not None:
         text += "; your module could not be imported, so no check could run"
+    if time_limit_s is not None:
+        text += f"; grading reached its time limit of {time_limit_s:g} s, so the remaining checks were not run"
     waiting = [m for m in manual if m.points is None]
     if waiting:
         text += f"; {len(waiting)} written answers ({sum(m.max_points for m in waiting):g} points) await a TA"
@@ -292,11 +321,21 @@ def require_started(worker: Any) -> None:
         raise SandboxError(f"{worker.start_error} {SandboxError.advice}")
 
 
+LOG_CAP = 4 * 1024 * 1024
+"""Largest TA log written (bytes): its first and last halves, with a line saying what was left out."""
+
+
 def save_log(out_dir: Path, stem: str, text: str) -> None:
     """The TA's log of one grading run: pytest's output and the worker's; kept apart from the student's folder."""
     logs = out_dir / ".logs"
     logs.mkdir(parents=True, exist_ok=True)
-    (logs / f"{stem}.log").write_text(log_text(text), encoding="utf-8", errors="replace")
+    data = log_text(text).encode("utf-8", errors="replace")
+    if len(data) > LOG_CAP:
+        half = LOG_CAP // 2 - 100
+        note = f"\n[… {len(data) - 2 * half} bytes of this log left out: it is capped at {LOG_CAP >> 20} MiB …]\n"
+        # Cut on character boundaries: the log stays valid UTF-8.
+        data = (data[:half].decode("utf-8", "ignore") + note + data[-half:].decode("utf-8", "ignore")).encode()
+    (logs / f"{stem}.log").write_bytes(data)
 
 
 def crash_result(zip_path: Path, settings: Settings, exc: BaseException) -> GradingResult:

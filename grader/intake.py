@@ -39,10 +39,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.config import DEFAULT, MiB, Settings
+from grader.config import DEFAULT, MiB, Settings, ZipLimits
 from grader.errors import SubmissionRejected
-from grader.notebook import NotebookError, notebook_code_text, notebook_to_module, script_to_module
+from grader.notebook import notebook_to_module  # noqa: F401 - tests read notebooks through intake's name
 from grader.notebook import short_text as _short
+from grader.parsing import ParseFailed, parse
 from grader.scoring import Student
 
 EXAMPLE_NAME = "Mustermann-123456.zip"
@@ -83,6 +84,7 @@ PDF_LINE_MIN_CHARS = 12
 PDF_LINE_KEY_CHARS = 48
 PDF_MAX_LINES = 400
 PDF_SHOWS_CODE_FRACTION = 0.5
+MAX_PDFS = 3
 
 
 # --------------------------------------------------------------------------- file name
@@ -171,9 +173,11 @@ class PdfCheck:
     """Enough of the code's lines appear in its text; None when that could not be judged."""
     message: str
     """One sentence for the student and TA."""
+    checked: bool = True
+    """False when reading it went over its limits (time, memory), so nothing could be said about it."""
 
 
-def check_pdf(pdf_bytes: bytes, code_text: str) -> PdfCheck:
+def check_pdf(pdf_bytes: bytes, code_text: str, limits: ZipLimits = DEFAULT.zip_limits) -> PdfCheck:
     """Whether bytes are a readable PDF whose text shows the code; never raises.
 
     "Shows the code": the code's distinctive lines (at least 12 non-blank characters, at
@@ -181,16 +185,20 @@ def check_pdf(pdf_bytes: bytes, code_text: str) -> PdfCheck:
     with the PDF's text with all whitespace removed (after NFKC, with typographic quotes and
     minus signs mapped to ASCII); at least half of them must be found. Whitespace is ignored
     because PDF text extraction loses and adds blanks and line breaks; the prefix tolerates
-    long lines wrapped by the printer. Only the first 200 pages are read.
+    long lines wrapped by the printer. Only the first 200 pages are read, by pypdf in a separate
+    process with the limits' time and memory (see `grader.parsing`).
     """
     if b"%PDF-" not in pdf_bytes[:1024]:
         return PdfCheck(True, False, None, "The PDF file is not a PDF (it does not start with %PDF-).")
     try:
-        text = _pdf_text(pdf_bytes)
-    except _PdfEncrypted:
+        reply = parse("pdf", pdf_bytes, limits.parse_timeout_s, limits.parse_memory_bytes)
+    except ParseFailed as exc:
+        return PdfCheck(True, False, None, f"The PDF was not checked against the code: {exc.reason}.", checked=False)
+    if reply.get("encrypted"):
         return PdfCheck(True, False, None, "The PDF is password-protected, so its text cannot be read.")
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on broken files
-        return PdfCheck(True, False, None, f"The PDF could not be read ({type(exc).__name__}).")
+    if not reply.get("ok"):
+        return PdfCheck(True, False, None, f"The PDF could not be read ({_short(str(reply.get('error')))}).")
+    text = str(reply.get("text", ""))
     keys = _code_keys(code_text)
     if not keys:
         return PdfCheck(True, True, None, "The PDF was read, but the code has no lines to look for in it.")
@@ -207,12 +215,12 @@ def check_pdf(pdf_bytes: bytes, code_text: str) -> PdfCheck:
                     f"in the PDF's text (at least {PDF_SHOWS_CODE_FRACTION:.0%} needed).")
 
 
-class _PdfEncrypted(Exception):
+class PdfEncrypted(Exception):
     """The PDF needs a password."""
 
 
-def _pdf_text(pdf_bytes: bytes) -> str:
-    """Text of the first pages of a PDF, quietly (pypdf warns loudly about broken files)."""
+def pdf_text(pdf_bytes: bytes) -> str:
+    """Text of the first pages of a PDF, quietly (pypdf warns loudly about broken files); run in `grader.parsing`'s child."""
     import pypdf  # only intake needs it; keeps `grader --help` light
 
     log = logging.getLogger("pypdf")
@@ -226,9 +234,9 @@ def _pdf_text(pdf_bytes: bytes) -> str:
                 try:
                     ok = reader.decrypt("")  # many "protected" PDFs only restrict printing
                 except Exception as exc:  # noqa: BLE001 - e.g. AES without the crypto package
-                    raise _PdfEncrypted() from exc
+                    raise PdfEncrypted() from exc
                 if not ok:
-                    raise _PdfEncrypted()
+                    raise PdfEncrypted()
             parts: list[str] = []
             size = 0
             for i, page in enumerate(reader.pages):
@@ -240,7 +248,7 @@ def _pdf_text(pdf_bytes: bytes) -> str:
                     continue
                 parts.append(chunk)
                 size += len(chunk)
-            return "\n".join(parts)
+            return "\n".join(parts)[:PDF_MAX_TEXT]  # one page's text can be any length
     finally:
         log.setLevel(level)
 
@@ -313,6 +321,7 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
     Raises SubmissionRejected (with its flag) when the submission cannot be graded.
     """
     student = parse_name(zip_path.name, settings.matriculation_digits)
+    limits = settings.zip_limits
     flags: list[str] = []
     notes: list[str] = []
     files_dir = workdir / "files"
@@ -349,16 +358,27 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
                                      flag="bad-encoding") from exc
         (module_dir / "exercise4.py").write_bytes(code_bytes)
         # Only used if running the module's top level fails in the sandbox (a notebook exported as a script
-        # whose training cells need the student's data): then its definitions alone are graded.
-        (module_dir / DEFINITIONS_NAME).write_text(script_to_module(code_text, graded_constants(settings))[0],
-                                                   encoding="utf-8")
+        # whose training cells need the student's data): then its definitions alone are graded. Without
+        # them (reading went over its limits) such a module simply fails to import.
+        try:
+            script = parse("script", code_bytes, limits.parse_timeout_s, limits.parse_memory_bytes,
+                           computed=graded_constants(settings))
+            (module_dir / DEFINITIONS_NAME).write_text(str(script["module"]), encoding="utf-8")
+        except (ParseFailed, KeyError):
+            pass
     else:
         try:
-            module_text, dropped = notebook_to_module(code_bytes, graded_constants(settings))
-        except NotebookError as exc:
-            raise SubmissionRejected(exc.reason, flag=exc.flag) from exc
+            read = parse("notebook", code_bytes, limits.parse_timeout_s, limits.parse_memory_bytes,
+                         computed=graded_constants(settings))
+        except ParseFailed as exc:
+            raise SubmissionRejected(f"The notebook {code_rel} could not be read within the grader's limits "
+                                     f"({limits.parse_timeout_s:g} s, {limits.parse_memory_bytes >> 20} MiB): "
+                                     f"{exc.reason}.", flag="notebook-limits") from exc
+        if not read.get("ok"):
+            raise SubmissionRejected(str(read.get("reason")), flag=str(read.get("flag")))
+        module_text, dropped = str(read["module"]), [str(d) for d in read["dropped"]]
         (module_dir / "exercise4.py").write_text(module_text, encoding="utf-8")
-        code_text = notebook_code_text(code_bytes)
+        code_text = str(read["code_text"])
         if dropped:
             _flag(flags, notes, "notebook-filtered",
                   f"The notebook was graded as a module of its imports and definitions; {len(dropped)} "
@@ -366,7 +386,7 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
             notes.extend(dropped[:30])
             if len(dropped) > 30:
                 notes.append(f"… and {len(dropped) - 30} more left out.")
-    pdf = _pdf_of(extracted, files_dir, code_text, flags, notes)
+    pdf = _pdf_of(extracted, files_dir, code_text, flags, notes, limits)
     return Intake(student=student, code_path=code_path, code_kind=kind, code_name=extracted[code_rel],
                   module_dir=module_dir, pdf=pdf, flags=tuple(flags), notes=tuple(notes))
 
@@ -570,19 +590,22 @@ def _contract_count(data: bytes) -> int:
 
 
 def _pdf_of(extracted: dict[str, str], files_dir: Path, code_text: str, flags: list[str],
-            notes: list[str]) -> PdfCheck:
+            notes: list[str], limits: ZipLimits) -> PdfCheck:
     """Check the zip's PDFs against the code; flag a missing, invalid or mismatching PDF."""
     pdfs = sorted((r for r in extracted if r.lower().endswith(".pdf")), key=lambda r: (r.count("/"), r))
     if not pdfs:
         check = PdfCheck(False, False, None, "The zip holds no PDF of the code.")
         _flag(flags, notes, "pdf-missing", "The zip holds no PDF of the code, which the course requires.")
         return check
-    checks = [(rel, check_pdf((files_dir / rel).read_bytes(), code_text)) for rel in pdfs]
+    # Each PDF costs a reader process (up to its time limit): a zip of many PDFs gets the first few read.
+    checks = [(rel, check_pdf((files_dir / rel).read_bytes(), code_text, limits)) for rel in pdfs[:MAX_PDFS]]
     # The best of several PDFs counts: one that shows the code, else one that is readable.
     rel, check = min(checks, key=lambda rc: (rc[1].shows_code is not True, not rc[1].readable))
     if len(pdfs) > 1:
         notes.append(f"The zip holds {len(pdfs)} PDFs; {rel} was checked against the code.")
-    if not check.readable:
+    if not check.checked:
+        _flag(flags, notes, "pdf-unchecked", f"{rel}: {check.message}")
+    elif not check.readable:
         _flag(flags, notes, "pdf-invalid", f"{rel}: {check.message}")
     elif check.shows_code is False:
         _flag(flags, notes, "pdf-mismatch", f"{rel}: {check.message}")

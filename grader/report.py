@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,13 @@ SCHEMA = 1
 RESULTS_NAME = "results.json"
 REPORT_NAME = "report.html"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RESULTS_CAP = 4 * 1024 * 1024
+"""Largest results.json written (bytes); texts are cut further until it fits."""
+REPORT_CAP = 16 * 1024 * 1024
+"""Largest report.html written (bytes, figures embedded); texts are cut, then figures left out, until it fits."""
+TEXT_STEPS = (20_000, 2_000, 200)
+"""Characters each text of a result is cut to, in turn, while an output file is over its cap."""
+MAX_NOTES = 200
 
 # Gradescope knows only passed and failed; our "error" (the check could not run the student's
 # code) is shown as failed there and kept in extra_data so nothing is lost on the way back.
@@ -172,11 +180,47 @@ def write_outputs(result: GradingResult, out_dir: Path) -> Path:
     figures = _read_figures(result.figures, folder)
     # Render before writing anything, so a template failure cannot leave a results.json whose
     # report is missing.
-    html = render_report(result, figures)
-    text = json.dumps(result_to_json(result), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    html, text = _fitted(result, figures)
     write_atomic(folder / RESULTS_NAME, text)
     write_atomic(folder / REPORT_NAME, html)
     return folder
+
+
+def _fitted(result: GradingResult, figures: dict[str, bytes]) -> tuple[str, str]:
+    """The report's HTML and results.json's text, texts cut (then figures left out) until each is under its cap."""
+    def render(res: GradingResult, figs: dict[str, bytes]) -> tuple[str, str]:
+        text = json.dumps(result_to_json(res), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+        return render_report(res, figs), text
+
+    def fits(html: str, text: str) -> bool:
+        return len(html.encode("utf-8")) <= REPORT_CAP and len(text.encode("utf-8")) <= RESULTS_CAP
+
+    html, text = render(result, figures)
+    for limit in TEXT_STEPS:
+        if fits(html, text):
+            return html, text
+        html, text = render(_shortened(result, limit), figures)
+    if not fits(html, text):
+        html, text = render(_shortened(result, TEXT_STEPS[-1], figures_left_out=True), {})
+    return html, text
+
+
+def _shortened(result: GradingResult, limit: int, figures_left_out: bool = False) -> GradingResult:
+    """The result with each student-facing text cut to `limit` characters and at most MAX_NOTES notes, saying so."""
+    def cut(text: str) -> str:
+        return text if len(text) <= limit else f"{text[:limit]}… (cut: {len(text) - limit} characters more)"
+
+    notes = [cut(n) for n in result.notes[:MAX_NOTES]]
+    if len(result.notes) > MAX_NOTES:
+        notes.append(f"… and {len(result.notes) - MAX_NOTES} more notes left out.")
+    notes.append(f"Texts of this result were cut to {limit} characters to keep results.json under "
+                 f"{RESULTS_CAP >> 20} MiB and report.html under {REPORT_CAP >> 20} MiB"
+                 + (", and its figures were left out of the report." if figures_left_out else "."))
+    return replace(
+        result, verdict=cut(result.verdict), notes=tuple(notes), flags=tuple(cut(f)[:100] for f in result.flags[:50]),
+        checks=tuple(replace(c, message=cut(c.message), reading=cut(c.reading)) for c in result.checks),
+        manual=tuple(replace(m, answer=cut(m.answer), comment=cut(m.comment)) for m in result.manual),
+        figures=() if figures_left_out else result.figures)
 
 
 def _read_figures(figures: tuple[Figure, ...], folder: Path) -> dict[str, bytes]:

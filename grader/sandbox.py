@@ -1043,7 +1043,8 @@ class Worker:
     def _receive(self, deadline: float, what: str, started: float) -> dict[str, Any]:
         """The worker's next message; WorkerError if it dies, hangs past `deadline` or misbehaves."""
         try:
-            reply = protocol.read_message(_DeadlineReader(self._reply_r, deadline), self.spec.limits.max_message_bytes)
+            reply = protocol.read_message(_DeadlineReader(self._reply_r, deadline), self.spec.limits.max_message_bytes,
+                                          protocol.REPLY_BOUNDS)
         except TimeoutError:
             self.kill()
             raise WorkerError(f"Your code did not finish {what} within {deadline - started:.0f} seconds and was stopped.",

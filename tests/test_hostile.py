@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from grader.config import DEFAULT, Limits, Settings
-from grader.grading import grade_submission
+from grader.grading import LOG_CAP, grade_submission
+from grader.report import REPORT_CAP, RESULTS_CAP
 from grader.sandbox import bubblewrap
 from tests.conftest import REFERENCE
 from tests.test_sandbox import leftovers, watch_namespaces  # noqa: F401 - a fixture
@@ -154,6 +155,11 @@ def test_hostile_case(case: str, tmp_path: Path, listener, watch_namespaces) -> 
     assert data["score"] == points
     assert "fake" not in json.dumps(data.get("extra_data", {}))
     assert [p for p in tmp_path.rglob("results.json") if outputs not in p.parents] == []
+    # Whatever the submission sent, each output file stays under its cap.
+    assert (outputs / "results.json").stat().st_size <= RESULTS_CAP
+    assert (outputs / "report.html").stat().st_size <= REPORT_CAP
+    log = tmp_path / "reports" / ".logs" / "Mustermann-123456.log"
+    assert not log.exists() or log.stat().st_size <= LOG_CAP  # a submission not graded has no log
     html = (outputs / "report.html").read_text(encoding="utf-8")
     assert "<script>alert" not in html and "<img src=x" not in html
     if case == "html_script":

@@ -175,12 +175,13 @@ def _filter_cell(source: str, number: int, notes: list[str], scope: _Scope) -> l
             notes.append(f"code cell {number}{where}: does not parse as Python; the whole cell was left out")
             return []
     kept: list[str] = []
+    source_lines = _Lines(code)
     for node in tree.body:
         if isinstance(node, ast.Pass):
             continue  # left by a blanked magic line
         result = _keep(node, number, notes, scope)
         if result is node:
-            kept.append(_segment(code, node))
+            kept.append(source_lines.segment(node))
         elif result is not None:
             kept.append(ast.unparse(result))
     return kept
@@ -379,14 +380,35 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-def _segment(code: str, node: ast.stmt) -> str:
-    """The exact source of a top-level statement, decorators included."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        # A compound statement owns its whole lines; its decorators start above it.
-        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        assert node.end_lineno is not None
-        return "\n".join(code.splitlines()[first - 1:node.end_lineno])
-    return ast.get_source_segment(code, node) or ast.unparse(node)
+class _Lines:
+    """A cell's code split into lines once, so that taking each statement's source costs its own length only.
+
+    (``ast.get_source_segment`` splits the whole code again for every statement: a 5 MB line of
+    ``a=1;a=1;…`` took hours.) The cell's code has ``\n`` line breaks only (see `_filter_cell`).
+    """
+
+    def __init__(self, code: str) -> None:
+        self.lines = code.split("\n")
+        self.encoded: dict[int, bytes] = {}
+
+    def _bytes(self, index: int) -> bytes:
+        # Column offsets count UTF-8 bytes.
+        if index not in self.encoded:
+            self.encoded[index] = self.lines[index].encode("utf-8")
+        return self.encoded[index]
+
+    def segment(self, node: ast.stmt) -> str:
+        """The exact source of a top-level statement, decorators included."""
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # A compound statement owns its whole lines; its decorators start above it.
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return "\n".join(self.lines[first - 1:node.end_lineno])
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if first == last:
+            return self._bytes(first)[node.col_offset:node.end_col_offset].decode("utf-8")
+        return "\n".join([self._bytes(first)[node.col_offset:].decode("utf-8"), *self.lines[first + 1:last],
+                          self._bytes(last)[:node.end_col_offset].decode("utf-8")])
 
 
 def short_text(text: str, limit: int = 60) -> str:
