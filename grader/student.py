@@ -69,8 +69,10 @@ def untag(value: Any) -> Any:
     return value
 
 
-def error_text(error: dict[str, Any]) -> str:
+def error_text(error: Any) -> str:
     """A student's exception as one readable line plus their own frames."""
+    if not isinstance(error, dict):  # a forged reply's "error" may be anything
+        error = {"type": "Error", "message": str(error)[:2000]}
     text = f"{error.get('type', 'Error')}: {error.get('message', '')}".strip()
     tb = error.get("traceback") or ""
     return text + (f"\n{tb.rstrip()}" if tb else "")
