@@ -311,22 +311,28 @@ def executed_layers(net: Any, example: Any) -> list[tuple[str, Any]]:
     uses nn.Identity, an nn.Sequential names its layers 0, 1, 2 … Weights move between networks
     by this order, never by state_dict names.
     """
-    import torch
 
     names = {id(m): n for n, m in net.named_modules()}
     ran: list[tuple[str, Any]] = []
-    handles = [m.register_forward_hook(lambda mod, args, out: ran.append((names.get(id(mod), "?"), mod)))
-               for m in net.modules() if not list(m.children())]
+    forward_with_hooks(net, [m for m in net.modules() if not list(m.children())],
+                       lambda mod, args, out: ran.append((names.get(id(mod), "?"), mod)), example, training=False)
+    return ran
+
+
+def forward_with_hooks(net: Any, modules: list[Any], hook: Callable[..., None], inputs: Any, training: bool) -> None:
+    """One forward pass without gradients in the given mode with `hook` on each of `modules`; the net's mode kept."""
+    import torch
+
+    handles = [m.register_forward_hook(hook) for m in modules]
     was_training = net.training
     try:
-        net.eval()
+        net.train(training)
         with torch.no_grad():
-            net(example)
+            net(inputs)
     finally:
         for h in handles:
             h.remove()
         net.train(was_training)
-    return ran
 
 
 def weighted_layers(net: Any, example: Any) -> list[Any]:
@@ -387,16 +393,7 @@ def layer_trace(net: Any, inputs: Any) -> list[dict[str, Any]]:
         seen[id(mod)] = entry
         order.append(entry)
 
-    handles = [m.register_forward_hook(record) for m in layers]
-    was_training = net.training
-    try:
-        net.train()
-        with torch.no_grad():
-            net(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        net.train(was_training)
+    forward_with_hooks(net, layers, record, inputs, training=True)
     return order
 
 
