@@ -109,6 +109,14 @@ class _ContextPlugin:
         self.ctx = ctx
         self.deadline = deadline
         self.not_run: list[str] = []
+        self.interrupted = False
+        """Ctrl-C or SIGTERM reached pytest (its exit code 2 also means errors while collecting the checks)."""
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        import pytest
+
+        # pytest reports errors while collecting the checks as Session.Interrupted too: those are not a signal.
+        self.interrupted = not isinstance(excinfo.value, pytest.Session.Interrupted)
 
     def pytest_configure(self, config: Any) -> None:
         from grader.checks.context import CONTEXT
@@ -196,7 +204,7 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
                                 "-q", "--json-report", f"--json-report-file={report_file}", "--json-report-omit",
                                 "log", "streams", "-W", "ignore"], plugins=[plugin])
         timings["checks"] = time.perf_counter() - t
-        if int(code) == int(pytest.ExitCode.INTERRUPTED):
+        if int(code) == int(pytest.ExitCode.INTERRUPTED) and plugin.interrupted:
             raise KeyboardInterrupt  # pytest caught Ctrl-C or SIGTERM (see interrupt_on_sigterm): pass it on
         # 0 and 1 are "checks passed" and "some failed"; anything else (a check file that does not import,
         # no check selected) is the grader's, and would give every submission the same wrong zero.
