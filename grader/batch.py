@@ -159,7 +159,7 @@ class BatchSummary:
         for label, path in self.outputs.items():
             lines.append(f"  {label}: {path}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
-        from grader.grading import log_text
+        from grader.outfiles import log_text
 
         # Warnings quote file names from the input: shown on a terminal, their control characters are escaped.
         return [log_text(line) for line in lines]
@@ -584,7 +584,7 @@ def record_result(item: Item, job_settings: Settings, cache: Path, status: str, 
 
     `started` is the ``time.perf_counter()`` at which its grading began.
     """
-    from grader.report import write_outputs
+    from grader.outfiles import write_outputs
 
     stem = _result_stem(cache / item.key)
     if failure is None and stem is None:
@@ -714,7 +714,7 @@ def _cached(cache: Path, key: str) -> tuple[GradingResult, str, Path] | None:
 def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any) -> tuple[GradingResult, str]:
     """Copy a cached result into OUT/<slot>/ with the overrides and the batch's flags merged in."""
     from grader.overrides import apply_overrides, matching
-    from grader.report import write_outputs
+    from grader.outfiles import write_outputs
 
     cached = _cached(cache, item.key)
     if cached is None:
@@ -734,7 +734,7 @@ def _publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any)
     write_outputs(result, out)
     log = cache / item.key / ".logs" / f"{stem}.log"
     if log.is_file():
-        from grader.grading import save_log
+        from grader.outfiles import save_log
 
         save_log(out, item.slot, log.read_text(encoding="utf-8", errors="replace"))  # control characters escaped
     return result, status
@@ -754,7 +754,7 @@ def _names(item: Item, result: GradingResult) -> set[str]:
 def _no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
     """The verdict of a participant who handed in files but no zip."""
     from grader.grading import rejected
-    from grader.report import write_outputs
+    from grader.outfiles import write_outputs
 
     files = ", ".join(item.found.other_files) or "nothing"
     result = rejected(item.slot, f"no .zip file was handed in (found: {files}). Submissions are one zip named like "

@@ -9,7 +9,7 @@ import click
 
 from grader.batch import DEFAULT_TIMEOUT_S
 from grader.config import DEFAULT, Settings
-from grader.errors import GraderError, interrupt_on_sigterm
+from grader.errors import ExitCode, GraderError, exit_code, interrupt_on_sigterm
 
 
 def settings_from(out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...] = ()) -> Settings:
@@ -50,6 +50,7 @@ def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed:
     """Grade one or more submission zips, one after the other."""
     from grader.grading import grade_submission
     from grader.report import summary_lines
+    from grader.session import configure_process
 
     settings = _guard(lambda: settings_from(out, data, device, seed, only).with_(time_limit_s=time_limit_s))
     if only:
@@ -57,12 +58,13 @@ def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed:
 
         _guard(lambda: load_rubric(settings.rubric_path).only(only))
     interrupt_on_sigterm()
+    configure_process(settings.threads)
     for zip_path in zips:
         try:
             result = _guard(lambda: grade_submission(zip_path, settings))
         except KeyboardInterrupt:
             click.echo(f"Interrupted while grading {zip_path.name}; it has no verdict.", err=True)
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
         for line in summary_lines(result):
             click.echo(line)
         click.echo(f"Report: {settings.out_dir / result.stem / 'report.html'}\n")
@@ -73,8 +75,11 @@ def run(zips: tuple[Path, ...], out: Path, data: Path | None, device: str, seed:
 def selftest(out: Path, data: Path | None, device: str, seed: int | None) -> None:
     """Grade the reference (must get every automatic point) and the template (must get none)."""
     from grader.selftest import run_selftest
+    from grader.session import configure_process
 
-    report = _guard(lambda: run_selftest(settings_from(out, data, device, seed)))
+    settings = _guard(lambda: settings_from(out, data, device, seed))
+    configure_process(settings.threads)
+    report = _guard(lambda: run_selftest(settings))
     for line in report.lines:
         click.echo(line)
     if not report.ok:
@@ -181,7 +186,7 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
         if bar:
             bar[0].close()
         click.echo("Interrupted; what was graded is kept. Run the same command again to go on.", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     if bar:
         bar[0].close()
     for line in summary.lines():
@@ -194,4 +199,4 @@ def _guard(action):  # type: ignore[no-untyped-def]
         return action()
     except GraderError as exc:
         click.echo(f"grader: {exc.message}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))

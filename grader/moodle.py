@@ -58,7 +58,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from grader.config import ZipLimits
-from grader.errors import GraderError
+from grader.errors import InputError, WorksheetError
 from grader.outfiles import write_atomic
 
 SUBMISSION_PLUGIN = "assignsubmission_file"
@@ -78,18 +78,6 @@ HEADERS: dict[str, tuple[str, ...]] = {
 }
 _DECIMAL_COMMA = re.compile(r"\s*-?\d+,\d+\s*")
 _DECIMAL_POINT = re.compile(r"\s*-?\d+\.\d+\s*")
-
-
-class InputError(GraderError):
-    """The batch input is not a folder of zips nor a Moodle download."""
-
-    exit_code = 5
-
-
-class WorksheetError(GraderError):
-    """The grading worksheet cannot be read or lacks a column Moodle needs."""
-
-    exit_code = 6
 
 
 # --------------------------------------------------------------------------- names

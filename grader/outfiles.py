@@ -1,11 +1,16 @@
-"""Writing output files atomically: a reader (a TA's browser, Moodle, a resumed batch) sees the old file or the new one."""
+"""The one writer of output files: atomic writes (a reader sees the old file or the new one) and each submission's folder and log."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.scoring import GradingResult
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -40,3 +45,70 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------- the output folder
+# Everything written into OUT/<stem>/ (the student's folder) and OUT/.logs/ goes through here.
+
+LOG_CAP = 4 * 1024 * 1024
+"""Largest TA log written (bytes): its first and last halves, with a line saying what was left out."""
+
+MAX_FIGURE_BYTES = 8 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+_LOG_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def student_folder(out_dir: Path, stem: str) -> Path:
+    """The folder of one submission's outputs (`stem` is already a safe name: grading.output_name)."""
+    return Path(out_dir) / stem
+
+
+def clear_figures(folder: Path) -> None:
+    """Remove the pictures a previous grading of this submission left, before its checks draw new ones."""
+    for old in folder.glob("*.png") if folder.exists() else []:
+        old.unlink()
+
+
+def save_figure(folder: Path, name: str, png: bytes) -> bool:
+    """Write one PNG of the report; only a real PNG of sane size is written (a student's figure is their bytes)."""
+    if not png.startswith(PNG_SIGNATURE) or len(png) > MAX_FIGURE_BYTES:
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(png)
+    return True
+
+
+def write_outputs(result: GradingResult, out_dir: Path) -> Path:
+    """Write `<out_dir>/<stem>/results.json` and `report.html` atomically; return that folder."""
+    from grader.report import REPORT_NAME, RESULTS_NAME, render_files
+
+    folder = student_folder(out_dir, result.stem)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Render before writing anything, so a template failure cannot leave a results.json whose
+    # report is missing.
+    html, text = render_files(result, folder)
+    write_atomic(folder / RESULTS_NAME, text)
+    write_atomic(folder / REPORT_NAME, html)
+    return folder
+
+
+def log_text(text: str) -> str:
+    """Text for the TA's log with every control character but newline and tab shown as an escape (``\\x1b``).
+
+    What a student's code prints reaches the log; raw, an ANSI sequence would act on the TA's terminal.
+    """
+    return _LOG_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def save_log(out_dir: Path, stem: str, text: str) -> None:
+    """The TA's log of one grading run: pytest's output and the worker's; kept apart from the student's folder."""
+    logs = Path(out_dir) / ".logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    data = log_text(text).encode("utf-8", errors="replace")
+    if len(data) > LOG_CAP:
+        half = LOG_CAP // 2 - 100
+        note = f"\n[… {len(data) - 2 * half} bytes of this log left out: it is capped at {LOG_CAP >> 20} MiB …]\n"
+        # Cut on character boundaries: the log stays valid UTF-8.
+        data = (data[:half].decode("utf-8", "ignore") + note + data[-half:].decode("utf-8", "ignore")).encode()
+    (logs / f"{stem}.log").write_bytes(data)

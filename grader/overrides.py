@@ -32,19 +32,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.config import Rubric
-from grader.errors import GraderError
+from grader.errors import OverridesError
 from grader.scoring import GradingResult
 
 HEADER = ("student", "question", "points", "comment")
 TEMPLATE = ("# Manual points for written answers; see grader/overrides.py. One row per student and question:\n"
             "# student (folder name, matriculation number or participant id),question,points,comment\n"
             "student,question,points,comment\n")
-
-
-class OverridesError(GraderError):
-    """The overrides file cannot be read or names a question or points the rubric does not have."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from urllib.parse import quote
 import jinja2
 
 import grader
+from grader import flags
+from grader.outfiles import PNG_SIGNATURE
 from grader.config import top_task
-from grader.outfiles import write_atomic
 from grader.scoring import CheckResult, Figure, GradingResult, ManualItem, Student
 
 SCHEMA = 1
@@ -23,7 +24,6 @@ SCHEMA = 1
 
 RESULTS_NAME = "results.json"
 REPORT_NAME = "report.html"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RESULTS_CAP = 4 * 1024 * 1024
 """Largest results.json written (bytes); texts are cut further until it fits."""
 REPORT_CAP = 16 * 1024 * 1024
@@ -173,17 +173,9 @@ def _manual_from_json(item: dict[str, Any]) -> ManualItem:
 # --- files --------------------------------------------------------------------------------
 
 
-def write_outputs(result: GradingResult, out_dir: Path) -> Path:
-    """Write `<out_dir>/<stem>/results.json` and `report.html` atomically; return that folder."""
-    folder = Path(out_dir) / result.stem
-    folder.mkdir(parents=True, exist_ok=True)
-    figures = _read_figures(result.figures, folder)
-    # Render before writing anything, so a template failure cannot leave a results.json whose
-    # report is missing.
-    html, text = _fitted(result, figures)
-    write_atomic(folder / RESULTS_NAME, text)
-    write_atomic(folder / REPORT_NAME, html)
-    return folder
+def render_files(result: GradingResult, folder: Path) -> tuple[str, str]:
+    """The report's HTML and results.json's text for a result whose figures lie in `folder`, each under its cap."""
+    return _fitted(result, _read_figures(result.figures, folder))
 
 
 def _fitted(result: GradingResult, figures: dict[str, bytes]) -> tuple[str, str]:
@@ -259,6 +251,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["pts"] = format_points
     env.filters["href"] = relative_href
+    env.filters["flag_meaning"] = flags.meaning
+    env.tests["severe_flag"] = flags.severe
     return env
 
 

@@ -15,9 +15,11 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.config import DEFAULT, load_rubric
 from grader.errors import SubmissionRejected
-from grader.grading import LOG_CAP, save_log, time_limit_text
+from grader.grading import time_limit_text
+from grader.outfiles import LOG_CAP, save_log
 from grader.intake import open_submission
-from grader.report import REPORT_CAP, RESULTS_CAP, write_outputs
+from grader.outfiles import write_outputs
+from grader.report import REPORT_CAP, RESULTS_CAP
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student
 from tests.conftest import REFERENCE
 

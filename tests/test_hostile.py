@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from grader.config import DEFAULT, Limits, Settings
-from grader.grading import LOG_CAP, grade_submission
+from grader.grading import grade_submission
+from grader.outfiles import LOG_CAP
 from grader.report import REPORT_CAP, RESULTS_CAP
 from grader.sandbox import bubblewrap
 from tests.conftest import REFERENCE

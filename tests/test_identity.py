@@ -25,10 +25,12 @@ import pytest
 from grader.batch import RESERVED, run_batch
 from grader.config import DEFAULT, Settings, load_rubric
 from grader.errors import SubmissionRejected
-from grader.grading import output_name, rejected, save_log
+from grader.grading import output_name, rejected
+from grader.outfiles import save_log
 from grader.intake import MAX_MEMBER_PATH, open_submission, parse_name
 from grader.overrides import OverridesError
-from grader.report import result_from_json, write_outputs
+from grader.outfiles import write_outputs
+from grader.report import result_from_json
 from grader.scoring import CheckResult, GradingResult, ManualItem
 
 T0 = 1_700_000_000.0

@@ -16,7 +16,8 @@ import pytest
 
 import grader
 from grader import outfiles, report
-from grader.report import render_report, result_from_json, result_to_json, summary_lines, write_outputs
+from grader.outfiles import write_outputs
+from grader.report import render_report, result_from_json, result_to_json, summary_lines
 from grader.scoring import CheckResult, Figure, GradingResult, ManualItem, Student
 
 SCRIPT = "<script>alert(1)</script>"

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from grader import outfiles
 from grader.config import Rubric
 from grader.data import Split
 from grader.scoring import Figure
@@ -25,12 +26,8 @@ class FigureRecorder:
     saved: list[Figure] = field(default_factory=list)
 
     def save(self, name: str, png: bytes, title: str, task: str) -> None:
-        # Only a real PNG of sane size goes to the report; a student's figure is still their bytes.
-        if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > 8 * 1024 * 1024:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / name).write_bytes(png)
-        self.saved.append(Figure(name, title, task))
+        if outfiles.save_figure(self.folder, name, png):
+            self.saved.append(Figure(name, title, task))
 
 
 @dataclass
