@@ -144,11 +144,12 @@ def assemble(intake: Intake, stem: str, outcome: SessionOutcome, settings: Setti
                      "process with resource limits only.")
     return GradingResult(
         stem=stem, student=intake.student, graded=True,
-        verdict=verdict(checks, outcome.manual, outcome.import_error,
+        verdict=verdict(checks, outcome.manual, outcome.import_error is not None,
                         settings.time_limit_s if outcome.not_run else None),
         checks=tuple(checks), manual=outcome.manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(outcome.figures), seed=seed, timings=timings, task_titles=rubric.tasks,
-        task_max=rubric.task_max(), sandbox=outcome.isolation, code_file=intake.code_name)
+        task_max=rubric.task_max(), sandbox=outcome.isolation, code_file=intake.code_name,
+        time_limit_s=settings.time_limit_s if outcome.not_run else None)
 
 
 def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[str]:
@@ -174,14 +175,14 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
     return notes
 
 
-def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_error: dict[str, Any] | None,
+def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_failed: bool = False,
             time_limit_s: float | None = None) -> str:
     """One sentence on the outcome; `time_limit_s` when the run reached that limit and left checks out."""
     auto = sum(c.points for c in checks)
     auto_max = sum(c.max_points for c in checks)
     passed = sum(c.status == "passed" for c in checks)
     text = f"Graded: {auto:g} of {auto_max:g} automatic points ({passed} of {len(checks)} checks passed)"
-    if import_error is not None:
+    if import_failed:
         text += "; your module could not be imported, so no check could run"
     if time_limit_s is not None:
         text += f"; grading reached its time limit of {time_limit_s:g} s, so the remaining checks were not run"

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from grader.config import Rubric
 from grader.errors import OverridesError
+from grader.flags import Flag
 from grader.scoring import GradingResult
 
 HEADER = ("student", "question", "points", "comment")
@@ -133,6 +134,6 @@ def apply_overrides(result: GradingResult, overrides: list[Override]) -> Grading
     if result.graded:
         from grader.grading import verdict
 
-        changed = replace(changed, verdict=verdict(list(result.checks), manual,
-                                                   {} if "import-error" in result.flags else None))
+        changed = replace(changed, verdict=verdict(list(result.checks), manual, Flag.IMPORT_ERROR in result.flags,
+                                                   result.time_limit_s))
     return changed

@@ -87,6 +87,7 @@ def result_to_json(result: GradingResult) -> dict[str, Any]:
             "timings": {k: float(v) for k, v in result.timings.items() if math.isfinite(float(v))},
             "sandbox": result.sandbox,
             "code_file": result.code_file,
+            "time_limit_s": result.time_limit_s,
         },
     }
 
@@ -110,6 +111,7 @@ def result_from_json(data: dict[str, Any]) -> GradingResult:
         figures=tuple(Figure(f["name"], f["title"], f["task"]) for f in extra.get("figures", [])),
         seed=int(extra.get("seed", 0)),
         timings={k: float(v) for k, v in extra.get("timings", {}).items()},
+        time_limit_s=None if extra.get("time_limit_s") is None else float(extra["time_limit_s"]),
         task_titles={t["number"]: t["title"] for t in tasks if t.get("title") is not None},
         task_max={t["number"]: float(t["max_score"]) for t in tasks if t.get("max_score") is not None},
         sandbox=extra.get("sandbox", ""),

@@ -100,6 +100,8 @@ class GradingResult:
     """How the student's code was isolated, e.g. `bubblewrap` or `rlimits only`."""
     code_file: str = ""
     """The submitted file that was graded."""
+    time_limit_s: float | None = None
+    """The `--time-limit` the run reached, leaving checks out; None when every check was run."""
 
     @property
     def score(self) -> float:
