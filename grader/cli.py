@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from grader.batch import DEFAULT_TIMEOUT_S
-from grader.config import DEFAULT, Settings
+from grader.config import DEFAULT, Device, Settings
 from grader.errors import ExitCode, GraderError, exit_code, interrupt_on_sigterm
 
 
@@ -21,7 +21,7 @@ common = [
                  help="Folder for each submission's results.json and report.html."),
     click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
                  help="A CIFAR-10 folder holding cifar-10-batches-py (default: the shipped real subset)."),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULT.device, show_default=True,
+    click.option("--device", type=click.Choice([d.value for d in Device]), default=DEFAULT.device, show_default=True,
                  help="Where training and Task 4 checks run."),
     click.option("--seed", type=int, default=None, help="Seed of the randomized inputs (default: a fresh one, recorded)."),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,6 +59,14 @@ class ZipLimits:
     """Address-space limit of that process (RLIMIT_AS)."""
 
 
+class Device(enum.StrEnum):
+    """Where training and the Task 4 checks run: `--device`, resolved once (`resolve_device`) to CPU or CUDA."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a grading run can be told; defaults are the course's."""
@@ -65,7 +75,7 @@ class Settings:
     """Where each submission's `results.json` and `report.html` go."""
     data_dir: Path | None = None
     """A CIFAR-10 folder (holding `cifar-10-batches-py`); None uses the shipped subset."""
-    device: str = "auto"
+    device: str = Device.AUTO
     """`auto`, `cpu` or `cuda`: where the training and Task 4 checks run."""
     seed: int | None = None
     """Seed of the randomized inputs; None draws one and records it."""
@@ -91,21 +101,23 @@ class Settings:
 DEFAULT = Settings()
 
 
-def resolve_device(device: str) -> str:
+def resolve_device(device: str) -> Device:
     """`cpu` or `cuda` for a requested device; `auto` picks cuda when torch sees one."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}.")
-    if device == "cpu":
-        return "cpu"
+    try:
+        requested = Device(device)
+    except ValueError:
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}.") from None
+    if requested is Device.CPU:
+        return Device.CPU
     # Without NVIDIA's device nodes there is no CUDA: answer without importing torch (seconds).
-    if device == "auto" and not Path("/dev/nvidiactl").exists():
-        return "cpu"
+    if requested is Device.AUTO and not Path("/dev/nvidiactl").exists():
+        return Device.CPU
     import torch
 
     available = torch.cuda.is_available()
-    if device == "cuda" and not available:
+    if requested is Device.CUDA and not available:
         raise ConfigError("--device cuda was asked for, but torch sees no CUDA device here.")
-    return "cuda" if available else "cpu"
+    return Device.CUDA if available else Device.CPU
 
 
 @dataclass(frozen=True)
