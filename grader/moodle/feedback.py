@@ -12,8 +12,13 @@ from grader.moodle.download import FEEDBACK_FILE, feedback_folder
 
 
 def feedback_comment(lines: list[str]) -> str:
-    """Feedback comment text for Moodle, which stores it as HTML: each line escaped, lines joined by <br>."""
-    return "<br>".join(html.escape(line, quote=False) for line in lines)
+    """Feedback comment text for Moodle, which stores it as HTML: each line escaped, lines joined by <br>.
+
+    A backslash becomes ``&#92;`` (the same character in HTML): Moodle reads the worksheet with PHP's
+    ``fgetcsv``, whose escape character ``\\`` would keep a following quote from closing or doubling,
+    so ``\\"`` inside a quoted cell would come back corrupted (lib/csvlib.class.php).
+    """
+    return "<br>".join(html.escape(line, quote=False).replace("\\", "&#92;") for line in lines)
 
 
 # --------------------------------------------------------------------------- feedback zip
