@@ -21,7 +21,7 @@ common = [
                  help="Folder for each submission's results.json and report.html."),
     click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
                  help="A CIFAR-10 folder holding cifar-10-batches-py (default: the shipped real subset)."),
-    click.option("--device", type=click.Choice([d.value for d in Device]), default=DEFAULT.device, show_default=True,
+    click.option("--device", type=click.Choice([d.value for d in Device]), default=Device(DEFAULT.device).value, show_default=True,
                  help="Where training and Task 4 checks run."),
     click.option("--seed", type=int, default=None, help="Seed of the randomized inputs (default: a fresh one, recorded)."),
 ]

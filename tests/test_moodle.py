@@ -15,7 +15,7 @@ import pytest
 from grader.config import ZipLimits
 from grader.moodle import (
     InputError, WorksheetError, feedback_comment, feedback_folder, find_submissions, parse_moodle_name,
-    read_worksheet, tokenize, write_feedback_zip,
+    read_worksheet, tokenize, write_feedback_zip, write_feedback_zips,
 )
 
 DATA = Path(__file__).parent / "data" / "moodle"
@@ -260,3 +260,30 @@ def test_download_zip_keeps_submission_times(tmp_path):
     found = find_submissions(zip_folder(folder, tmp_path / "d.zip"), tmp_path / "s", ZipLimits())
     assert abs(found[0].mtime - 1_600_000_000) < 3  # zip times have 2 s resolution
     shutil.rmtree(tmp_path / "s")
+
+
+def test_the_feedback_zip_is_split_into_parts_that_each_import_on_their_own(tmp_path):
+    """`--max-zip-mb`: no part over the limit, every report in exactly one part, each entry one Moodle accepts."""
+    reports = []
+    for i in range(5):
+        report = tmp_path / f"r{i}" / "report.html"
+        report.parent.mkdir()
+        report.write_bytes(os.urandom(300_000))  # incompressible: 300 kB zipped each
+        reports.append((f"Student Nummer{i}", str(1000 + i), report))
+    dest = tmp_path / "moodle" / "feedback-files.zip"
+    done = write_feedback_zips(dest, reports, max_bytes=700_000)
+    assert [p.name for p in done.paths] == [f"feedback-files-{i}-of-3.zip" for i in (1, 2, 3)] and not dest.exists()
+    seen = []
+    for part in done.paths:
+        assert part.stat().st_size <= 700_000
+        with zipfile.ZipFile(part) as zf:
+            for name in zf.namelist():
+                seen.append(moodle_import_target(name))
+    assert sorted(seen) == [(str(1000 + i), "report.html") for i in range(5)]
+    assert done.warnings == []
+    # Under the limit again, one zip as before, and the old parts are gone.
+    again = write_feedback_zips(dest, reports[:2], max_bytes=700_000)
+    assert again.paths == [dest] and sorted(p.name for p in dest.parent.iterdir()) == ["feedback-files.zip"]
+    # A report larger than the limit on its own is said, not dropped.
+    big = write_feedback_zips(dest, reports, max_bytes=200_000)
+    assert len(big.paths) == 5 and len(big.warnings) == 5 and "over --max-zip-mb" in big.warnings[0]

@@ -44,9 +44,10 @@ feedback comments are HTML (Moodle stores them as such), so their text is escape
 from grader.errors import InputError, WorksheetError
 from grader.moodle.download import (FEEDBACK_FILE, IGNORED, SUBMISSION_PLUGIN, Found, MoodleName, feedback_folder,
                                     find_submissions, parse_moodle_name)
-from grader.moodle.feedback import feedback_comment, write_feedback_zip
+from grader.moodle.feedback import (DEFAULT_MAX_ZIP_MB, FeedbackZips, feedback_comment, write_feedback_zip,
+                                    write_feedback_zips)
 from grader.moodle.worksheet import HEADERS, Worksheet, quote, read_worksheet, tokenize, unquote
 
-__all__ = ["FEEDBACK_FILE", "HEADERS", "IGNORED", "SUBMISSION_PLUGIN", "Found", "InputError", "MoodleName", "Worksheet",
+__all__ = ["DEFAULT_MAX_ZIP_MB", "FEEDBACK_FILE", "FeedbackZips", "write_feedback_zips", "HEADERS", "IGNORED", "SUBMISSION_PLUGIN", "Found", "InputError", "MoodleName", "Worksheet",
            "WorksheetError", "feedback_comment", "feedback_folder", "find_submissions", "parse_moodle_name", "quote",
            "read_worksheet", "tokenize", "unquote", "write_feedback_zip"]
