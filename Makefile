@@ -27,13 +27,17 @@ $(VENV)/.installed: pyproject.toml
 	      || echo "note: could not install bubblewrap; student code will run with resource limits only"; \
 	  else echo "note: install bubblewrap (e.g. sudo apt-get install bubblewrap) to sandbox student code"; fi; \
 	fi
-	@# php-cli runs PHP's own fgetcsv/strtotime in the tests of the Moodle worksheet (tests/test_moodle_upload.py).
-	@if ! command -v php >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -qq php-cli >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq php-cli >/dev/null 2>&1)) \
-	      || echo "note: could not install php-cli; the Moodle worksheet tests need it"; \
-	  else echo "note: install php-cli (e.g. sudo apt-get install php-cli) for the Moodle worksheet tests"; fi; \
-	fi
+	@# The tests' reference readers: php-cli (PHP's own fgetcsv/strtotime, tests/test_moodle_upload.py), Java (the Nu
+	@# HTML validator) and Debian's chromium (Playwright's browser; `playwright install` is never run), tests/test_pages.py.
+	@for need in php:php-cli java:default-jre-headless chromium:chromium; do \
+	  cmd=$${need%%:*}; pkg=$${need#*:}; \
+	  if ! command -v $$cmd >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      (apt-get install -y -qq $$pkg >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$pkg >/dev/null 2>&1)) \
+	        || echo "note: could not install $$pkg; some tests need it"; \
+	    else echo "note: install $$pkg (e.g. sudo apt-get install $$pkg): some tests need it"; fi; \
+	  fi; \
+	done
 	$(BIN)/grader data >/dev/null
 	touch $@
 

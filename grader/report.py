@@ -253,9 +253,15 @@ def environment() -> jinja2.Environment:
     )
     env.filters["pts"] = format_points
     env.filters["href"] = relative_href
+    env.filters["anchor"] = anchor
     env.filters["flag_meaning"] = flags.meaning
     env.tests["severe_flag"] = flags.severe
     return env
+
+
+def anchor(name: str) -> str:
+    """An HTML id for a name (a folder, a question): percent-encoded, so never whitespace, never empty."""
+    return "a-" + quote(name, safe="")
 
 
 def relative_href(path: str) -> str:
