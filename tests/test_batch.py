@@ -519,7 +519,7 @@ def test_real_grading_end_to_end(tmp_path):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, grader.cli, grader.batch, grader.moodle, grader.batch_report; print('torch' in sys.modules)"
+    code = "import sys, grader.cli, grader.batch, grader.moodle, grader.batch.pages; print('torch' in sys.modules)"
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, dask_executor
+from grader import batch
 from grader.batch import Progress, run_batch
-from grader.dask_executor import DaskExecutor
+from grader.batch import dask as batch_dask
+from grader.batch.cache import cached_result, grader_files_hash
+from grader.batch.dask import DaskExecutor
 from grader.errors import ConfigError, DataError
 from tests.test_batch import TERM, calls, fake, grades, make_download, results, settings  # noqa: F401 - fixture
 from tests.test_moodle import WORKSHEETS
@@ -176,34 +178,34 @@ def test_the_task_runs_on_plain_data(tmp_path, fake):
     local = run_batch(download, settings(tmp_path / "local", seed=3), grade="fakegrader:grade_child")
     job = local.entries[0].item
     s = settings(tmp_path / "remote", seed=3)
-    payload = dask_executor.task_payload(job, s, "fakegrader:grade_child", 60, dask_executor.grader_files_hash(s))
+    payload = batch_dask.task_payload(job, s, "fakegrader:grade_child", 60, grader_files_hash(s))
     assert payload["zip_bytes"] == zip_path.read_bytes() and "rubric_path" not in payload["settings"]
-    reply = dask_executor.grade_remote(payload)
+    reply = batch_dask.grade_remote(payload)
     assert reply["status"] == "graded" and reply["failure"] is None
     assert set(reply["files"]) == {"Mustermann-123456/results.json", "Mustermann-123456/report.html", "job.log"}
     assert all(isinstance(v, bytes) for v in reply["files"].values())
     cache = tmp_path / "remote" / ".cache"
-    assert dask_executor.record_reply(job, s, cache, reply, 60) == "graded"
-    assert batch._cached(cache, job.key) is not None
+    assert batch_dask.record_reply(job, s, cache, reply, 60) == "graded"
+    assert cached_result(cache, job.key) is not None
 
 
 def test_a_worker_with_another_grader_refuses(tmp_path, fake):
     download = make_download(tmp_path / "download", BATCH[:1])
     summary = run_batch(download, settings(tmp_path / "out", seed=3), grade="fakegrader:grade_child")
     s = settings(tmp_path / "remote", seed=3)
-    payload = dask_executor.task_payload(summary.entries[0].item, s, "fakegrader:grade_child", 60, "0" * 64)
+    payload = batch_dask.task_payload(summary.entries[0].item, s, "fakegrader:grade_child", 60, "0" * 64)
     with pytest.raises(ConfigError, match="another grader installed"):
-        dask_executor.grade_remote(payload)
-    payload = dask_executor.task_payload(summary.entries[0].item, settings(tmp_path / "r", data_dir=tmp_path / "none"),
-                                         "fakegrader:grade_child", 60, dask_executor.grader_files_hash(s))
+        batch_dask.grade_remote(payload)
+    payload = batch_dask.task_payload(summary.entries[0].item, settings(tmp_path / "r", data_dir=tmp_path / "none"),
+                                         "fakegrader:grade_child", 60, grader_files_hash(s))
     with pytest.raises(DataError, match="does not exist on the Dask worker"):
-        dask_executor.grade_remote(payload)
+        batch_dask.grade_remote(payload)
 
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", ""])
 def test_files_sent_back_stay_in_their_folder(tmp_path, name):
     with pytest.raises(ConfigError, match="outside its folder"):
-        dask_executor._inside(tmp_path, name)
+        batch_dask._inside(tmp_path, name)
 
 
 def test_gpu_tasks_need_a_gpu_worker():
@@ -212,8 +214,8 @@ def test_gpu_tasks_need_a_gpu_worker():
             return {"workers": {"tcp://a:1": {"resources": {}}, "tcp://b:1": {"resources": {"GPU": 0}}}}
 
     with pytest.raises(ConfigError, match="--resources GPU=1"):
-        dask_executor._check_resources(Client(), {"GPU": 1})
-    dask_executor._check_resources(Client(), None)
+        batch_dask._check_resources(Client(), {"GPU": 1})
+    batch_dask._check_resources(Client(), None)
 
 
 def test_a_callable_grader_cannot_travel(tmp_path, fake):
@@ -238,7 +240,7 @@ def test_cli_unreachable_scheduler(tmp_path, monkeypatch):
     from grader.cli import main
 
     monkeypatch.setattr(batch, "run_batch", functools.partial(run_batch, grade="fakegrader:grade_child"))
-    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(batch_dask, "CONNECT_TIMEOUT", "1s")
     download = make_download(tmp_path / "download", BATCH[:1])
     result = CliRunner().invoke(main, ["batch", str(download), "--out", str(tmp_path / "out"),
                                        "--scheduler", "tcp://127.0.0.1:9"])
