@@ -2,9 +2,10 @@
 
 The child is ``python -m grader.batch job TARGET ZIP SETTINGS_JSON`` (see :func:`main`), in a session
 of its own, with its work folder (where SETTINGS_JSON lies) as the grading's output folder. It exits
-0 when the grading wrote its results; on a GraderError it exits with that error's code, and the
+0 when the grading wrote its results; on a GraderError it writes ``setup_failure.json`` beside its
+settings (the error's class name, message and exit code) and exits with that error's code; the
 parent stops the batch when the code is one of :data:`SETUP_ERRORS`. Anything else (a crash, a
-signal) is that submission's crash verdict.
+signal, no report) is that submission's crash verdict.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ DEFAULT_TIMEOUT_S = 900.0
 """The hard limit on one child, set-up and report included."""
 LOG_TAIL = 4000
 """Characters of a crashed child's log quoted in its crash verdict's log."""
-SETUP_FAILURE = "ex4-grader set-up failure: "
-"""How a child marks, on stderr, the GraderError that ended it."""
+SETUP_FAILURE_FILE = "setup_failure.json"
+"""What a child that ended with a GraderError writes beside its settings file."""
+MAX_SETUP_FAILURE_BYTES = 1 << 16
 SETUP_ERRORS: dict[int, type[GraderError]] = {e.exit_code: e for e in (ConfigError, DataError, SandboxError)}
 """Child exit codes that mean the set-up is broken for every submission, and the error they raise here."""
 
@@ -103,6 +105,7 @@ def run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float,
     settings = replace(settings, time_limit_s=min(settings.time_limit_s, child_time_limit(timeout_s)))
     settings_file = work / "settings.json"
     write_json(settings_file, settings_to_json(settings))
+    (work / SETUP_FAILURE_FILE).unlink(missing_ok=True)
     log_path = work / "job.log"
     cmd = [sys.executable, "-m", "grader.batch", "job", target, str(zip_path), str(settings_file)]
     temp = work.parent / f"{work.name}.tmp"
@@ -127,15 +130,31 @@ def run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float,
     if children.stopping:
         raise _Stop()
     if code != 0:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-        setup = SETUP_ERRORS.get(code)
-        if setup is not None and SETUP_FAILURE in text:
+        setup = _setup_failure(work / SETUP_FAILURE_FILE, code)
+        if setup is not None:
             # Every submission would fail alike (a broken sandbox, missing data): stop the batch
             # rather than record hundreds of crash verdicts; nothing is cached for this one.
-            message = text.rsplit(SETUP_FAILURE, 1)[1].strip()
-            raise setup(f"Grading {zip_path.name} failed: {message}")
+            error, message = setup
+            raise error(f"Grading {zip_path.name} failed: {message}")
+        text = log_path.read_text(encoding="utf-8", errors="replace")
         return "crashed", JobFailed(f"The grading process exited with code {code}.\n{text[-LOG_TAIL:]}")
     return "graded", None
+
+
+def _setup_failure(path: Path, code: int) -> tuple[type[GraderError], str] | None:
+    """The set-up error and message a child that exited with `code` reported; None when it reported none."""
+    error = SETUP_ERRORS.get(code)
+    if error is None:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read(MAX_SETUP_FAILURE_BYTES))
+        message, reported = data["message"], data["exit_code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # died before it could say why: a crash of this submission
+    if reported != code or not isinstance(message, str):
+        return None
+    return error, message.strip()
 
 
 @contextlib.contextmanager
@@ -166,6 +185,8 @@ def main(argv: list[str]) -> None:
         print("Grading was stopped by a signal before it finished.", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     except GraderError as exc:
-        # The set-up's fault, not this submission's: the parent stops the batch on these codes.
-        print(f"{SETUP_FAILURE}{exc.message}", file=sys.stderr)
+        # Possibly the set-up's fault, not this submission's: the parent decides by the exit code.
+        write_json(Path(settings_file).with_name(SETUP_FAILURE_FILE),
+                   {"error": type(exc).__name__, "message": exc.message, "exit_code": exc.exit_code})
+        print(f"{type(exc).__name__}: {exc.message}", file=sys.stderr)
         sys.exit(exc.exit_code)
