@@ -23,9 +23,10 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 
 from grader.batch import RESERVED, run_batch
+from grader.batch.plan import folder_name
 from grader.config import DEFAULT, Settings, load_rubric
 from grader.errors import SubmissionRejected
-from grader.grading import output_name, rejected, save_log
+from grader.grading import rejected, save_log
 from grader.intake import MAX_MEMBER_PATH, open_submission, parse_name
 from grader.overrides import OverridesError
 from grader.report import result_from_json, write_outputs
@@ -39,7 +40,7 @@ BAD = "FAIL\n"
 def quick_grade(zip_path: Path, settings: Settings) -> GradingResult:
     """A stand-in grader: every check passes when the code says PASS; what it prints goes to the TA's log."""
     rubric = load_rubric(settings.rubric_path)
-    stem = output_name(zip_path.name[:-4] if zip_path.name.lower().endswith(".zip") else zip_path.name)
+    stem = folder_name(zip_path.name)
     try:
         student = parse_name(zip_path.name, settings.matriculation_digits)
     except SubmissionRejected as exc:
