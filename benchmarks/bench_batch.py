@@ -48,7 +48,7 @@ def measure(batch: Path, out: Path, only: tuple[str, ...], workers: int, dask: b
     """Seconds for the whole batch, submissions graded, and how many of them got every point."""
     executor = None
     if dask:
-        from grader.dask_executor import DaskExecutor
+        from grader.batch.dask import DaskExecutor
 
         executor = DaskExecutor(n_workers=workers)
     settings = replace(DEFAULT, out_dir=out, seed=1, only=only)

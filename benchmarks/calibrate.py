@@ -17,7 +17,7 @@ import torch
 from grader.checks import test_task3 as t3
 from grader.config import DEFAULT
 from grader.data import Split, data_root, load_split, sample
-from grader.grading import TEST_SAMPLE, TRAIN_SAMPLE
+from grader.session import TEST_SAMPLE, TRAIN_SAMPLE
 from grader.reference import load_reference
 from grader.worker import probes
 from grader.worker.probes import build_model

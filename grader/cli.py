@@ -162,7 +162,7 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
                                "workers grade.")
     remote = None
     if scheduler or executor == "dask":
-        from grader.dask_executor import DaskExecutor
+        from grader.batch.dask import DaskExecutor
 
         remote = DaskExecutor(scheduler, n_workers=workers)
 

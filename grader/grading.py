@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import tempfile
 import time
@@ -22,24 +21,6 @@ from grader.session import GradingSession, SessionOutcome
 if TYPE_CHECKING:
     from grader.intake import Intake
 
-MAX_NAME_BYTES = 160
-
-
-def output_name(stem: str) -> str:
-    """The zip's stem as a safe folder name: never empty, no control characters, separators or dots.
-
-    Every file the grader writes next to the students' folders has a dot in its name (``grades.csv``,
-    ``index.html``, ``overrides.csv``, ``.logs``, ``.cache``, a temporary ``.x.tmp``) or is a reserved
-    folder (``questions``, ``moodle``: see ``grader.batch.RESERVED``), so a dot-free name can never be
-    one of them, whatever the zip is called (#15: ``grades.csv.zip`` broke every run).
-    Valid submission names (``Surname-123456``) hold no dot and keep their name.
-    """
-    name = re.sub(r"[\x00-\x1f\x7f-\x9f/\\.]", "_", stem).strip()
-    # A file name has at most 255 bytes; room is left for "_<participant id>" and ".log".
-    name = name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").strip()
-    return name or "_"
-
-
 def rejected(stem: str, reason: str, flag: str, rubric: Rubric, student: StudentName | None = None,
              notes: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> GradingResult:
     """The result of a submission that was not graded: zero points and the reason."""
@@ -52,7 +33,7 @@ def grade_submission(zip_path: Path, settings: Settings) -> GradingResult:
     from grader.intake import open_submission
 
     rubric = load_rubric(settings.rubric_path).only(settings.only)
-    stem = output_name(zip_path.name[:-4] if zip_path.name.lower().endswith(".zip") else zip_path.name)
+    stem = outfiles.folder_name(zip_path.name)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ex4-grade-") as tmp:
         work = Path(tmp)
@@ -208,6 +189,6 @@ def collect_answers(student: Any, rubric: Rubric) -> tuple[ManualItem, ...]:
 def crash_result(zip_path: Path, settings: Settings, exc: BaseException) -> GradingResult:
     """A verdict for a submission whose grading itself failed, so it is never lost."""
     rubric = load_rubric(settings.rubric_path)
-    stem = output_name(zip_path.stem)
+    stem = outfiles.folder_name(zip_path.name)
     outfiles.save_log(settings.out_dir, stem, "".join(traceback.format_exception(exc)))
     return rejected(stem, "the grader failed on this submission; a TA will look at it.", Flag.GRADER_ERROR, rubric)

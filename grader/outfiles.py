@@ -59,8 +59,31 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LOG_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+MAX_NAME_BYTES = 160
+
+
+def output_name(stem: str) -> str:
+    """The zip's stem as a safe folder name: never empty, no control characters, separators or dots.
+
+    Every file the grader writes next to the students' folders has a dot in its name (``grades.csv``,
+    ``index.html``, ``overrides.csv``, ``.logs``, ``.cache``, a temporary ``.x.tmp``) or is a reserved
+    folder (``questions``, ``moodle``: see ``grader.batch.plan.RESERVED``), so a dot-free name can never be
+    one of them, whatever the zip is called (#15: ``grades.csv.zip`` broke every run).
+    Valid submission names (``Surname-123456``) hold no dot and keep their name.
+    """
+    name = re.sub(r"[\x00-\x1f\x7f-\x9f/\\.]", "_", stem).strip()
+    # A file name has at most 255 bytes; room is left for "_<participant id>" and ".log".
+    name = name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").strip()
+    return name or "_"
+
+
+def folder_name(zip_name: str) -> str:
+    """The output folder of a zip: its name without ``.zip``, made safe by `output_name`."""
+    return output_name(zip_name[:-4] if zip_name.lower().endswith(".zip") else zip_name)
+
+
 def student_folder(out_dir: Path, stem: str) -> Path:
-    """The folder of one submission's outputs (`stem` is already a safe name: grading.output_name)."""
+    """The folder of one submission's outputs (`stem` is already a safe name: `folder_name`)."""
     return Path(out_dir) / stem
 
 

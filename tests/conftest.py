@@ -45,3 +45,22 @@ def make_submission(tmp_path: Path) -> Callable[..., Path]:
         return build_submission(tmp_path / "zips" / name, code, code_name, pdf)
 
     return make
+
+
+# --------------------------------------------------------------------------- batch: the fake grader
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fake grader module (tests/fake_grade.py), importable here and in the batch's child processes.
+
+    Each zip it grades is logged to tmp_path/calls.log (read with `tests.helpers.calls`).
+    """
+    import os
+
+    from tests import fake_grade
+
+    root = str(Path(__file__).resolve().parent.parent)  # children import tests.fake_grade from here
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("FAKE_GRADER_LOG", str(tmp_path / "calls.log"))
+    return fake_grade

@@ -1,15 +1,13 @@
 """Batch grading: many submissions, child processes, the cache, resuming, overrides, the outputs for Moodle.
 
-Most tests use a fake grader (FAKE below) that writes a plausible result in milliseconds: in this
-process as a callable, or in real child processes as ``fakegrader:grade_child`` (written into
-tmp_path and put on PYTHONPATH). One slow test grades real submissions end to end.
+Most tests use a fake grader (tests/fake_grade.py, the `fake` fixture) that writes a plausible result
+in milliseconds: in this process as a callable, or in real child processes as
+``tests.fake_grade:grade_child``. One slow test grades real submissions end to end.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import importlib.util
 import json
 import os
 import sys
@@ -24,153 +22,13 @@ from click.testing import CliRunner
 
 from grader import batch
 from grader.batch import Progress, run_batch
-from grader.config import DEFAULT, Settings
+from grader.config import DEFAULT
 from grader.example import build_submission, build_zip
 from grader.errors import SandboxError
 from grader.moodle import InputError, read_worksheet
 from grader.overrides import OverridesError
-from tests.test_moodle import WORKSHEETS, moodle_import_target, zip_folder
-
-FAKE = '''
-"""A fake grader: a plausible result from the zip's code in milliseconds."""
-import os, time, zipfile
-from pathlib import Path
-
-from grader.config import load_rubric
-from grader.errors import SubmissionRejected
-from grader.grading import output_name, rejected
-from grader.intake import parse_name
-from grader.report import write_outputs
-from grader.scoring import CheckResult, GradingResult, ManualItem
-
-
-def _grade(zip_path, settings, child):
-    if os.environ.get("FAKE_GRADER_LOG"):
-        with open(os.environ["FAKE_GRADER_LOG"], "a") as log:
-            log.write(zip_path.name + "\\n")
-    rubric = load_rubric(settings.rubric_path)
-    stem = output_name(zip_path.name[:-4] if zip_path.name.lower().endswith(".zip") else zip_path.name)
-    try:
-        student = parse_name(zip_path.name, settings.matriculation_digits)
-    except SubmissionRejected as exc:
-        result = rejected(stem, exc.reason, exc.flag, rubric)
-        write_outputs(result, settings.out_dir)
-        return result
-    with zipfile.ZipFile(zip_path) as zf:
-        code = zf.read("exercise4.py").decode()
-    if "SANDBOX-BROKEN" in code and os.environ.get("FAKE_SANDBOX_BROKEN"):
-        from grader.errors import SandboxError
-        raise SandboxError("The sandbox could not start the student's worker: bwrap: no permission.")
-    if "os._exit" in code:
-        if child:
-            os._exit(3)
-        raise RuntimeError("the grading process died")
-    if "while True" in code:
-        if child:
-            time.sleep(3600)
-        raise TimeoutError("hung")
-    answers = {}
-    for line in code.splitlines():
-        if line.startswith("# ANSWER "):
-            qid, text = line[len("# ANSWER "):].split(":", 1)
-            answers[qid] = text.strip()
-    broken = "def (" in code
-    checks = []
-    for c in rubric.checks.values():
-        wrong = broken or f"MISTAKE {c.id}" in code
-        status = "error" if broken else ("failed" if wrong else "passed")
-        checks.append(CheckResult(c.id, c.task, c.title, 0.0 if wrong else c.points, c.points, status,
-                                  "expected something else" if wrong else "", 0.01))
-    manual = tuple(ManualItem(q.id, q.task, q.question, q.points, answers.get(q.id, ""))
-                   for q in rubric.questions.values())
-    result = GradingResult(stem=stem, student=student, graded=True, verdict=f"Graded with seed {settings.seed}.",
-                           checks=tuple(checks), manual=manual, flags=("import-error",) if broken else (),
-                           seed=settings.seed, task_titles=rubric.tasks, task_max=rubric.task_max())
-    write_outputs(result, settings.out_dir)
-    return result
-
-
-def grade_child(zip_path, settings):
-    return _grade(zip_path, settings, True)
-
-
-def grade_inproc(zip_path, settings):
-    return _grade(zip_path, settings, False)
-'''
-
-REFERENCE = "X = 1\n# ANSWER 1b: The kernel picks patches that look like it.\n"
-T0 = 1_700_000_000.0
-PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-
-# (Moodle full name, participant id, zip name, code, mtime): the term's generated submissions.
-TERM: list[tuple[str, str, str, str, float]] = [
-    ("Max Mustermann", "1001", "Mustermann-123456.zip", REFERENCE, T0),
-    ("Erika Musterfrau", "1002", "Musterfrau-234567.zip", "MISTAKE test_conv_relu_stride1\n" + REFERENCE, T0),
-    ("Jürgen Müller-Lüdenscheidt", "1003", "Müller-Lüdenscheidt-345678.zip", "def (:\n", T0),
-    ("Ana O'Neil", "1004", "O'Neil-456789.zip", "import os; os._exit(1)\n", T0),
-    ("Lee Chen", "1005", "Chen-567890.zip", "while True:\n    pass\n", T0),
-    ("Ola Nordmann", "1006", "nordmann_final.zip", REFERENCE, T0),
-    ("Kim Park", "1007", "Park 678901.zip", REFERENCE, T0),
-    # Two zips from one participant: the later one counts.
-    ("Sam Smith", "1008", "smith_draft.zip", "MISTAKE test_conv_output_size\n" + REFERENCE, T0),
-    ("Sam Smith", "1008", "Smith-789012.zip", REFERENCE, T0 + 3600),
-    # Handed in through someone else's account: moodle-mismatch.
-    ("Eve Evans", "1009", "Mallory-890123.zip", REFERENCE, T0),
-    ("Zoë Żak", "1010", "Żak-901234.zip", REFERENCE + f"# ANSWER 1b: {PAYLOAD}\n# ANSWER 2c: depth\n", T0),
-    ("Bo Li", "1011", "Li-112233.zip", "MISTAKE test_conv_output_size\nMISTAKE test_rf_answer_a\n" + REFERENCE,
-     T0),
-]
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The fake grader module, importable here and in child processes."""
-    folder = tmp_path / "fakemod"
-    folder.mkdir()
-    (folder / "fakegrader.py").write_text(FAKE, encoding="utf-8")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("FAKE_GRADER_LOG", str(tmp_path / "calls.log"))
-    spec = importlib.util.spec_from_file_location("fakegrader", folder / "fakegrader.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def calls(tmp_path: Path) -> list[str]:
-    path = tmp_path / "calls.log"
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def make_download(root: Path, term: list[tuple[str, str, str, str, float]] = TERM, pdf: bool = False) -> Path:
-    """A Moodle "Download all submissions" folder of the given submissions."""
-    for full_name, pid, name, code, mtime in term:
-        dest = root / f"{full_name}_{pid}_assignsubmission_file_" / name
-        if pdf:
-            build_submission(dest, code)
-        else:
-            build_zip(dest, {"exercise4.py": code})
-        os.utime(dest, (mtime, mtime))
-    return root
-
-
-def settings(out: Path, **changes: Any) -> Settings:
-    return replace(DEFAULT, out_dir=out, **changes)
-
-
-def grades(out: Path) -> dict[str, dict[str, str]]:
-    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
-        return {row["folder"]: row for row in csv.DictReader(handle)}
-
-
-def results(out: Path) -> dict[str, dict[str, Any]]:
-    """Every submission's results.json without timings, by folder."""
-    found = {}
-    for path in sorted(out.glob("*/results.json")):
-        data = json.loads(path.read_text())
-        data["extra_data"].pop("timings")
-        found[path.parent.name] = data
-    return found
+from tests.helpers import (FAKE_CHILD, FAKE_REFERENCE, PAYLOAD, T0, TERM, WORKSHEETS, calls, grades, make_download,
+                           moodle_import_target, results, settings, zip_folder)
 
 
 # --------------------------------------------------------------------------- a whole term
@@ -242,9 +100,9 @@ def test_a_term_from_a_moodle_download_zip(tmp_path, fake):
 
 
 def test_unpacked_download_and_the_same_zip_name_twice(tmp_path, fake):
-    term = [("Max Mustermann", "1001", "exercise4.zip", REFERENCE, T0),
-            ("Erika Musterfrau", "1002", "exercise4.zip", REFERENCE, T0),
-            ("Kim Park", "1007", "Park-678901.zip", REFERENCE, T0)]
+    term = [("Max Mustermann", "1001", "exercise4.zip", FAKE_REFERENCE, T0),
+            ("Erika Musterfrau", "1002", "exercise4.zip", FAKE_REFERENCE, T0),
+            ("Kim Park", "1007", "Park-678901.zip", FAKE_REFERENCE, T0)]
     out = tmp_path / "reports"
     summary = run_batch(make_download(tmp_path / "download", term), settings(out), grade=fake.grade_inproc)
     assert sorted(e.item.slot for e in summary.entries) == ["Park-678901", "exercise4_1001", "exercise4_1002"]
@@ -254,9 +112,9 @@ def test_unpacked_download_and_the_same_zip_name_twice(tmp_path, fake):
 
 def test_folder_of_zips_duplicates_by_matriculation(tmp_path, fake):
     folder = tmp_path / "zips"
-    build_zip(folder / "Mustermann-123456.zip", {"exercise4.py": REFERENCE})
-    build_zip(folder / "late" / "Mustermann-123456.zip", {"exercise4.py": REFERENCE + "# v2\n"})
-    build_zip(folder / "Musterfrau-234567.zip", {"exercise4.py": REFERENCE})
+    build_zip(folder / "Mustermann-123456.zip", {"exercise4.py": FAKE_REFERENCE})
+    build_zip(folder / "late" / "Mustermann-123456.zip", {"exercise4.py": FAKE_REFERENCE + "# v2\n"})
+    build_zip(folder / "Musterfrau-234567.zip", {"exercise4.py": FAKE_REFERENCE})
     os.utime(folder / "Mustermann-123456.zip", (T0, T0))
     os.utime(folder / "late" / "Mustermann-123456.zip", (T0 + 60, T0 + 60))
     summary = run_batch(folder, settings(tmp_path / "out"), grade=fake.grade_inproc)
@@ -277,7 +135,7 @@ def test_children_contain_crashes_and_hangs(tmp_path, fake):
     out = tmp_path / "reports"
     # The limit must leave a loaded machine time to start a child; only the endless loop reaches it.
     summary = run_batch(make_download(tmp_path / "download", term), settings(out), workers=2, timeout_s=10,
-                        grade="fakegrader:grade_child")
+                        grade=FAKE_CHILD)
     status = {e.item.slot: e.status for e in summary.entries}
     assert status == {"Mustermann-123456": "graded", "Musterfrau-234567": "graded", "O'Neil-456789": "crashed",
                       "Chen-567890": "timeout", "nordmann_final": "graded"}
@@ -287,24 +145,33 @@ def test_children_contain_crashes_and_hangs(tmp_path, fake):
     assert "exited with code 3" in (out / ".logs" / "O'Neil-456789.log").read_text()
     assert float(rows["Mustermann-123456"]["total"]) > 0
     # A rerun grades nothing: crashes and timeouts are results too.
-    again = run_batch(tmp_path / "download", settings(out), workers=2, timeout_s=10, grade="fakegrader:grade_child")
+    again = run_batch(tmp_path / "download", settings(out), workers=2, timeout_s=10, grade=FAKE_CHILD)
     assert again.graded_now == 0 and again.cached == 5
 
 
 def test_a_broken_sandbox_stops_the_batch_without_crash_verdicts(tmp_path, fake, monkeypatch):
     term = [t for t in TERM if t[1] in ("1001", "1002")] + [("Ali Broken", "1099", "Broken-999999.zip",
-                                                             "# SANDBOX-BROKEN\n" + REFERENCE, T0)]
+                                                             "# SANDBOX-BROKEN\n" + FAKE_REFERENCE, T0)]
     download = make_download(tmp_path / "download", term)
     out = tmp_path / "reports"
     monkeypatch.setenv("FAKE_SANDBOX_BROKEN", "1")
     with pytest.raises(SandboxError, match="Broken-999999.zip failed: The sandbox could not start.*bwrap: no permission"):
-        run_batch(download, settings(out), workers=1, grade="fakegrader:grade_child")
+        run_batch(download, settings(out), workers=1, grade=FAKE_CHILD)
     assert not (out / "Broken-999999").exists() and not (out / "grades.csv").exists()
     monkeypatch.delenv("FAKE_SANDBOX_BROKEN")  # the TA fixes the machine and runs the batch again
-    summary = run_batch(download, settings(out), workers=1, grade="fakegrader:grade_child")
+    summary = run_batch(download, settings(out), workers=1, grade=FAKE_CHILD)
     status = {e.item.slot: (e.status, e.cached) for e in summary.entries}
     assert status["Broken-999999"] == ("graded", False), "no crash verdict was cached for it"
     assert {s for s, _ in status.values()} == {"graded"} and summary.graded_now + summary.cached == 3
+
+
+def test_a_child_ending_with_a_set_up_code_but_no_report_is_a_crash(tmp_path, fake):
+    term = [TERM[0], ("Ali Silent", "1098", "Silent-999998.zip", "# EXIT-8-SILENTLY\n" + FAKE_REFERENCE, T0)]
+    out = tmp_path / "reports"
+    summary = run_batch(make_download(tmp_path / "download", term), settings(out), workers=1, grade=FAKE_CHILD)
+    status = {e.item.slot: e.status for e in summary.entries}
+    assert status == {"Mustermann-123456": "graded", "Silent-999998": "crashed"}
+    assert "exited with code 8" in (out / ".logs" / "Silent-999998.log").read_text()
 
 
 def test_interrupted_run_resumes_with_the_same_results(tmp_path, fake):
@@ -312,7 +179,7 @@ def test_interrupted_run_resumes_with_the_same_results(tmp_path, fake):
     term = [t for t in TERM if "while True" not in t[3]]
     download = make_download(tmp_path / "download", term)
     interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
-    kwargs: dict[str, Any] = dict(workers=2, timeout_s=300, grade="fakegrader:grade_child",
+    kwargs: dict[str, Any] = dict(workers=2, timeout_s=300, grade=FAKE_CHILD,
                                   worksheet=WORKSHEETS["de"])
 
     def stop_after(k: int):
@@ -379,7 +246,7 @@ def test_cache_force_and_settings_changes(tmp_path, fake):
     fixed = run_batch(download, settings(out, seed=5), grade=fake.grade_inproc)
     assert fixed.graded_now == 3 and {e.result.seed for e in fixed.entries} == {5}
     # A changed zip is regraded, the others come from the cache.
-    build_zip(next((download).glob("Max*/*.zip")), {"exercise4.py": REFERENCE + "# changed\n"})
+    build_zip(next((download).glob("Max*/*.zip")), {"exercise4.py": FAKE_REFERENCE + "# changed\n"})
     changed = run_batch(download, settings(out, seed=5), grade=fake.grade_inproc)
     assert (changed.graded_now, changed.cached) == (1, 2)
 
@@ -519,7 +386,7 @@ def test_real_grading_end_to_end(tmp_path):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys, grader.cli, grader.batch, grader.moodle, grader.batch_report; print('torch' in sys.modules)"
+    code = "import sys, grader.cli, grader.batch, grader.moodle, grader.batch.pages; print('torch' in sys.modules)"
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

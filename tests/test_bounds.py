@@ -81,16 +81,16 @@ def test_grader_run_ends_at_its_time_limit_with_the_checks_done_so_far(tmp_path:
 
 
 def test_a_batch_child_gets_a_time_limit_below_the_batch_timeout(tmp_path: Path) -> None:
-    from grader import batch
+    from grader.batch.child import Children, child_time_limit, run_child
     from grader.config import DEFAULT
 
     zip_path = tmp_path / "Mustermann-123456.zip"
     zip_path.write_bytes(b"")
-    status, _ = batch._run_child(zip_path, DEFAULT, "no_such_module:grade", 900.0, tmp_path, batch._Children())
+    status, _ = run_child(zip_path, DEFAULT, "no_such_module:grade", 900.0, tmp_path, Children())
     written = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
     assert status == "crashed"
     # Room to end in a verdict with the checks done so far, rather than being killed at 900 s.
-    assert written["time_limit_s"] == batch.child_time_limit(900.0) <= 900.0 - 60
+    assert written["time_limit_s"] == child_time_limit(900.0) <= 900.0 - 60
 
 
 def test_a_5_mb_single_line_notebook_is_read_in_seconds() -> None:

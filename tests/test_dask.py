@@ -1,8 +1,8 @@
 """Batch grading on a Dask cluster: the same results as the local pool, a lost worker, resumption.
 
 The clusters are `distributed.LocalCluster`s of real worker processes, reached by their address
-as a cluster started outside the project would be; the grading is the fake grader of
-tests/test_batch.py (``fakegrader:grade_child``) in real child processes on the workers.
+as a cluster started outside the project would be; the grading is the fake grader
+tests/fake_grade.py (``tests.fake_grade:grade_child``) in real child processes on the workers.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, dask_executor
+from grader import batch
 from grader.batch import Progress, run_batch
-from grader.dask_executor import DaskExecutor
+from grader.batch import dask as batch_dask
+from grader.batch.cache import cached_result, grader_files_hash
+from grader.batch.dask import DaskExecutor
 from grader.errors import ConfigError, DataError
-from tests.test_batch import TERM, calls, fake, grades, make_download, results, settings  # noqa: F401 - fixture
-from tests.test_moodle import WORKSHEETS
+from tests.helpers import FAKE_CHILD, TERM, WORKSHEETS, make_download, results, settings
 
 distributed = pytest.importorskip("distributed")
 
@@ -31,23 +32,10 @@ distributed = pytest.importorskip("distributed")
 # and two zips of one student.
 BATCH = [t for t in TERM if t[1] in ("1001", "1002", "1003", "1004", "1006", "1008")]
 
-SLOW = '''
-"""The fake grader, a second slower: time to lose a worker while it grades."""
-import time
-
-from fakegrader import grade_child as _grade
-
-
-def grade_child(zip_path, settings):
-    time.sleep(1.0)
-    return _grade(zip_path, settings)
-'''
-
 
 @pytest.fixture
 def cluster(tmp_path: Path, fake: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Two worker processes of one thread each; they inherit the fake grader's PYTHONPATH."""
-    (tmp_path / "fakemod" / "slowgrader.py").write_text(SLOW, encoding="utf-8")
     (tmp_path / "workertmp").mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp_path / "workertmp"))  # the workers' temporary folders
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -55,12 +43,12 @@ def cluster(tmp_path: Path, fake: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         yield local
 
 
-def local_and_dask(tmp_path: Path, address: str, target: str = "fakegrader:grade_child",
+def local_and_dask(tmp_path: Path, address: str, target: str = FAKE_CHILD,
                    progress: Any = None) -> tuple[Path, Path, batch.BatchSummary]:
     """The batch graded by the local pool and on the cluster, into two folders."""
     download = make_download(tmp_path / "download", BATCH)
     local, remote = tmp_path / "local", tmp_path / "dask"
-    run_batch(download, settings(local, seed=11), workers=2, timeout_s=60, grade="fakegrader:grade_child",
+    run_batch(download, settings(local, seed=11), workers=2, timeout_s=60, grade=FAKE_CHILD,
               worksheet=WORKSHEETS["en"])
     summary = run_batch(download, settings(remote, seed=11), timeout_s=60, grade=target, worksheet=WORKSHEETS["en"],
                         executor=DaskExecutor(address), progress=progress)
@@ -86,7 +74,7 @@ def test_a_cluster_grades_like_the_local_pool(tmp_path, cluster):
     assert_same_outputs(local, remote)
     assert "exited with code 3" in (remote / ".logs" / "O'Neil-456789.log").read_text()
     # The same cache keys: the local pool's cache is complete for the cluster, and the other way round.
-    again = run_batch(tmp_path / "download", settings(local, seed=11), grade="fakegrader:grade_child",
+    again = run_batch(tmp_path / "download", settings(local, seed=11), grade=FAKE_CHILD,
                       executor=DaskExecutor(cluster.scheduler_address))
     assert (again.graded_now, again.cached) == (0, len(BATCH))
     assert sorted(p.name for p in (remote / ".cache").glob("*.json")) == \
@@ -113,7 +101,7 @@ def test_a_worker_killed_mid_batch(tmp_path, cluster):
         os.kill(pid, signal.SIGKILL)
         killed.append(busy[0])
 
-    local, remote, summary = local_and_dask(tmp_path, cluster.scheduler_address, "slowgrader:grade_child",
+    local, remote, summary = local_and_dask(tmp_path, cluster.scheduler_address, "tests.fake_grade:grade_child_slowly",
                                             kill_a_busy_worker)
     assert killed
     # The killed worker's task never cleaned up its temporary folder: it was lost mid-grading.
@@ -134,14 +122,14 @@ def test_an_interrupted_cluster_batch_resumes(tmp_path, cluster):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_batch(download, settings(out, seed=5), grade="fakegrader:grade_child", progress=stop_after_two,
+        run_batch(download, settings(out, seed=5), grade=FAKE_CHILD, progress=stop_after_two,
                   executor=DaskExecutor(cluster.scheduler_address))
     finished = len(list((out / ".cache").glob("*.json"))) - 1  # batch.json
     assert 2 <= finished < len(BATCH)
-    resumed = run_batch(download, settings(out, seed=5), grade="fakegrader:grade_child",
+    resumed = run_batch(download, settings(out, seed=5), grade=FAKE_CHILD,
                         executor=DaskExecutor(cluster.scheduler_address))
     assert (resumed.graded_now, resumed.cached) == (len(BATCH) - finished, finished)
-    again = run_batch(download, settings(out, seed=5), grade="fakegrader:grade_child",
+    again = run_batch(download, settings(out, seed=5), grade=FAKE_CHILD,
                       executor=DaskExecutor(cluster.scheduler_address))
     assert (again.graded_now, again.cached) == (0, len(BATCH))
 
@@ -154,7 +142,7 @@ def test_cli_executor_dask_starts_a_local_cluster(tmp_path, fake, monkeypatch):
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(kwargs["executor"])
-        return run_batch(*args, **{**kwargs, "grade": "fakegrader:grade_child"})
+        return run_batch(*args, **{**kwargs, "grade": FAKE_CHILD})
 
     monkeypatch.setattr(batch, "run_batch", spy)
     download = make_download(tmp_path / "download", BATCH[:3])
@@ -173,37 +161,37 @@ def test_the_task_runs_on_plain_data(tmp_path, fake):
     """grade_remote and record_reply by hand: bytes in, bytes and JSON-able values out, the local pool's cache."""
     download = make_download(tmp_path / "download", BATCH[:1])
     zip_path = next(download.rglob("*.zip"))
-    local = run_batch(download, settings(tmp_path / "local", seed=3), grade="fakegrader:grade_child")
+    local = run_batch(download, settings(tmp_path / "local", seed=3), grade=FAKE_CHILD)
     job = local.entries[0].item
     s = settings(tmp_path / "remote", seed=3)
-    payload = dask_executor.task_payload(job, s, "fakegrader:grade_child", 60, dask_executor.grader_files_hash(s))
+    payload = batch_dask.task_payload(job, s, FAKE_CHILD, 60, grader_files_hash(s))
     assert payload["zip_bytes"] == zip_path.read_bytes() and "rubric_path" not in payload["settings"]
-    reply = dask_executor.grade_remote(payload)
+    reply = batch_dask.grade_remote(payload)
     assert reply["status"] == "graded" and reply["failure"] is None
     assert set(reply["files"]) == {"Mustermann-123456/results.json", "Mustermann-123456/report.html", "job.log"}
     assert all(isinstance(v, bytes) for v in reply["files"].values())
     cache = tmp_path / "remote" / ".cache"
-    assert dask_executor.record_reply(job, s, cache, reply, 60) == "graded"
-    assert batch._cached(cache, job.key) is not None
+    assert batch_dask.record_reply(job, s, cache, reply, 60) == "graded"
+    assert cached_result(cache, job.key) is not None
 
 
 def test_a_worker_with_another_grader_refuses(tmp_path, fake):
     download = make_download(tmp_path / "download", BATCH[:1])
-    summary = run_batch(download, settings(tmp_path / "out", seed=3), grade="fakegrader:grade_child")
+    summary = run_batch(download, settings(tmp_path / "out", seed=3), grade=FAKE_CHILD)
     s = settings(tmp_path / "remote", seed=3)
-    payload = dask_executor.task_payload(summary.entries[0].item, s, "fakegrader:grade_child", 60, "0" * 64)
+    payload = batch_dask.task_payload(summary.entries[0].item, s, FAKE_CHILD, 60, "0" * 64)
     with pytest.raises(ConfigError, match="another grader installed"):
-        dask_executor.grade_remote(payload)
-    payload = dask_executor.task_payload(summary.entries[0].item, settings(tmp_path / "r", data_dir=tmp_path / "none"),
-                                         "fakegrader:grade_child", 60, dask_executor.grader_files_hash(s))
+        batch_dask.grade_remote(payload)
+    payload = batch_dask.task_payload(summary.entries[0].item, settings(tmp_path / "r", data_dir=tmp_path / "none"),
+                                         FAKE_CHILD, 60, grader_files_hash(s))
     with pytest.raises(DataError, match="does not exist on the Dask worker"):
-        dask_executor.grade_remote(payload)
+        batch_dask.grade_remote(payload)
 
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", ""])
 def test_files_sent_back_stay_in_their_folder(tmp_path, name):
     with pytest.raises(ConfigError, match="outside its folder"):
-        dask_executor._inside(tmp_path, name)
+        batch_dask._inside(tmp_path, name)
 
 
 def test_gpu_tasks_need_a_gpu_worker():
@@ -212,8 +200,8 @@ def test_gpu_tasks_need_a_gpu_worker():
             return {"workers": {"tcp://a:1": {"resources": {}}, "tcp://b:1": {"resources": {"GPU": 0}}}}
 
     with pytest.raises(ConfigError, match="--resources GPU=1"):
-        dask_executor._check_resources(Client(), {"GPU": 1})
-    dask_executor._check_resources(Client(), None)
+        batch_dask._check_resources(Client(), {"GPU": 1})
+    batch_dask._check_resources(Client(), None)
 
 
 def test_a_callable_grader_cannot_travel(tmp_path, fake):
@@ -237,9 +225,28 @@ def test_cli_rejects_contradicting_options(tmp_path, args, message):
 def test_cli_unreachable_scheduler(tmp_path, monkeypatch):
     from grader.cli import main
 
-    monkeypatch.setattr(batch, "run_batch", functools.partial(run_batch, grade="fakegrader:grade_child"))
-    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(batch, "run_batch", functools.partial(run_batch, grade=FAKE_CHILD))
+    monkeypatch.setattr(batch_dask, "CONNECT_TIMEOUT", "1s")
     download = make_download(tmp_path / "download", BATCH[:1])
     result = CliRunner().invoke(main, ["batch", str(download), "--out", str(tmp_path / "out"),
                                        "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == ConfigError.exit_code and "Could not reach the Dask scheduler" in result.output
+
+
+def test_auto_asks_for_a_gpu_on_a_cluster_that_offers_one_and_only_there():
+    """`--device auto` is resolved against the cluster's workers, not the submitting machine (#12)."""
+    from grader.batch.dask import task_resources
+
+    class Cluster:
+        def __init__(self, *resources):
+            self.workers = {f"w{i}": {"resources": r} for i, r in enumerate(resources)}
+
+        def scheduler_info(self):
+            return {"workers": self.workers}
+
+    gpu, cpu = Cluster({"GPU": 1.0}, {}), Cluster({}, {})
+    assert task_resources(None, "auto", gpu) == {"GPU": 1.0}
+    assert task_resources(None, "auto", cpu) is None
+    assert task_resources(None, "cuda", cpu) == {"GPU": 1.0}  # and _check_resources then says no worker offers it
+    assert task_resources(None, "cpu", gpu) is None
+    assert task_resources({"MEM": 2.0}, "auto", gpu) == {"MEM": 2.0}

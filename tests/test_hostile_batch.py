@@ -21,7 +21,7 @@ from grader.batch import run_batch
 from grader.config import DEFAULT
 from grader.grading import grade_submission
 from tests.conftest import REFERENCE, TEMPLATE, build_submission
-from tests.test_moodle import zip_folder
+from tests.helpers import zip_folder
 
 FORGERY = Path(__file__).parent / "data" / "forgery"
 

@@ -25,11 +25,10 @@ import pytest
 from grader.batch import RESERVED, run_batch
 from grader.config import DEFAULT, Settings, load_rubric
 from grader.errors import SubmissionRejected
-from grader.grading import output_name, rejected
-from grader.outfiles import save_log
+from grader.grading import rejected
 from grader.intake import MAX_MEMBER_PATH, open_submission, parse_name
 from grader.overrides import OverridesError
-from grader.outfiles import write_outputs
+from grader.outfiles import folder_name, output_name, save_log, write_outputs
 from grader.report import result_from_json
 from grader.scoring import CheckResult, GradingResult, ManualItem
 
@@ -41,7 +40,7 @@ BAD = "FAIL\n"
 def quick_grade(zip_path: Path, settings: Settings) -> GradingResult:
     """A stand-in grader: every check passes when the code says PASS; what it prints goes to the TA's log."""
     rubric = load_rubric(settings.rubric_path)
-    stem = output_name(zip_path.name[:-4] if zip_path.name.lower().endswith(".zip") else zip_path.name)
+    stem = folder_name(zip_path.name)
     try:
         student = parse_name(zip_path.name, settings.matriculation_digits)
     except SubmissionRejected as exc:

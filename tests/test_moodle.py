@@ -17,28 +17,7 @@ from grader.moodle import (
     InputError, WorksheetError, feedback_comment, feedback_folder, find_submissions, parse_moodle_name,
     read_worksheet, tokenize, write_feedback_zip, write_feedback_zips,
 )
-
-DATA = Path(__file__).parent / "data" / "moodle"
-# Worksheets as Moodle writes them (English: UTF-8 with BOM, comma, PHP-style quoting, LF) and as a
-# German TA's spreadsheet saves them (Windows-1252, semicolon, CRLF, decimal comma).
-WORKSHEETS = {"en": DATA / "worksheet_en.csv", "de": DATA / "worksheet_de.csv"}
-
-
-def moodle_import_target(path: str) -> tuple[str, str] | None:
-    """(participant id, feedback file name) as Moodle's feedback-zip importer reads a zip entry, else None.
-
-    A transcription of assignfeedback_file_zip_importer::is_valid_filename_for_import.
-    """
-    parts = path.split("/")
-    if parts[-1].startswith((".", "~")):
-        return None
-    while parts:
-        info = parts.pop(0).split("_", 4)
-        if len(info) < 4 or not info[1].isdigit():
-            continue
-        rest = info[4] if len(info) == 5 else ""
-        return info[1], "/".join([rest, *parts]).lstrip("/")
-    return None
+from tests.helpers import WORKSHEETS, moodle_import_target, zip_folder
 
 
 @pytest.mark.parametrize("part, expected", [
@@ -172,14 +151,6 @@ def build_download(root: Path, entries: list[tuple[str, str, str, bytes]], flat:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return root
-
-
-def zip_folder(folder: Path, dest: Path) -> Path:
-    with zipfile.ZipFile(dest, "w") as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
-    return dest
 
 
 def small_zip() -> bytes:

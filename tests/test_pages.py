@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch_report import IndexRow, render_index, render_question
+from grader.batch.pages import IndexRow, render_index, render_question
 from grader.config import DEFAULT, load_rubric
 from grader.report import render_report
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student

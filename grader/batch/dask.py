@@ -13,13 +13,13 @@ What crosses the network, and why it is safe:
   grading wrote (results.json, report.html, the figures' PNGs, the logs). Nothing a student
   produced is unpickled: the files are written as bytes, results.json is read as JSON.
 * This process writes each result into ``OUT/.cache/<key>/`` and its marker last, exactly as
-  the local pool does (:func:`grader.batch.record_result`), so the cache, resumption and every
+  the local pool does (:func:`grader.batch.cache.record_result`), so the cache, resumption and every
   output are the same. A result is written once per cache key, however often Dask ran its task.
 
 A worker lost mid-task (killed, its node gone): the scheduler runs the task again elsewhere
 (Dask's ``distributed.scheduler.allowed-failures``, 3 by default). A submission whose tasks kill
 more workers than that gets a ``grader-error`` result like a crashed child (``--force`` retries).
-With ``device="cuda"`` each task asks for the worker resource ``GPU: 1``: start GPU workers with
+With ``device="cuda"``, or ``"auto"`` on a cluster whose workers offer ``GPU``, each task asks for the worker resource ``GPU: 1``: start GPU workers with
 ``--resources GPU=1`` (one task per GPU at a time); without such a worker the batch stops.
 
 A worker killed with SIGKILL cannot stop the grading child it started; that child ends at its
@@ -29,7 +29,6 @@ own limits (the sandbox's time limits), its result is discarded.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import tempfile
 import time
@@ -40,9 +39,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Generator
 
 import grader
-from grader import batch
-from grader.batch import GradeFn, Item
-from grader.config import CHECKS_DIR, REFERENCE_PATH, RUBRIC_PATH, Settings
+from grader.batch.cache import (JobFailed, fresh_work, grader_files_hash, record_result, settings_from_json,
+                                settings_to_json, write_json)
+from grader.batch.child import Children, GradeFn, run_child
+from grader.batch.local import default_workers
+from grader.batch.plan import Item
+from grader.config import REFERENCE_PATH, RUBRIC_PATH, Device, Settings
 from grader.errors import ConfigError, DataError
 from grader.outfiles import write_atomic
 
@@ -78,10 +80,11 @@ class DaskExecutor:
             return
         distributed = _import_distributed()
         resources = self.resources if self.resources is not None else (
-            {GPU: 1.0} if settings.device == "cuda" else None)
+            {GPU: 1.0} if settings.device == Device.CUDA else None)
         client, close = self._connect(distributed, settings, resources)
         futures: dict[Any, Item] = {}
         try:
+            resources = task_resources(self.resources, settings.device, client)
             _check_resources(client, resources)
             files_hash = grader_files_hash(settings)
             pending = deque(jobs)
@@ -131,7 +134,7 @@ class DaskExecutor:
                 raise ConfigError(f"Could not reach the Dask scheduler at {self.address}: {exc}") from exc
             return client, client.close
         cluster = distributed.LocalCluster(
-            n_workers=self.n_workers or batch.default_workers(settings.threads), threads_per_worker=1,
+            n_workers=self.n_workers or default_workers(settings.threads), threads_per_worker=1,
             processes=True, dashboard_address=None, resources=resources)
         client = distributed.Client(cluster)
 
@@ -148,6 +151,22 @@ def _import_distributed() -> Any:
     except ImportError as exc:
         raise ConfigError("Grading on Dask needs dask.distributed: pip install 'ex4-grader[dask]'.") from exc
     return distributed
+
+
+def task_resources(explicit: dict[str, float] | None, device: str, client: Any) -> dict[str, float] | None:
+    """The worker resources each task asks for: the given ones, else a GPU for cuda, and for `auto` on a GPU cluster.
+
+    `auto` is resolved where the grading runs: on a cluster whose workers offer GPUs each task asks for
+    one (and its worker resolves `auto` to cuda), whatever the machine that submits has.
+    """
+    if explicit is not None:
+        return explicit
+    if device == Device.CUDA:
+        return {GPU: 1.0}
+    workers = client.scheduler_info().get("workers", {})
+    if device == Device.AUTO and any(w.get("resources", {}).get(GPU, 0) >= 1 for w in workers.values()):
+        return {GPU: 1.0}
+    return None
 
 
 def _check_resources(client: Any, resources: dict[str, float] | None) -> None:
@@ -171,16 +190,10 @@ def _killed_reply(exc: BaseException) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the coordinator's side
 
 
-def grader_files_hash(settings: Settings) -> str:
-    """A hash of the grader's files a grading uses: the rubric, the reference and the hidden checks."""
-    return batch._file_hash([settings.rubric_path, settings.reference_path, *CHECKS_DIR.glob("*.py"),
-                             *CHECKS_DIR.glob("*.ini")])
-
-
 def task_payload(job: Item, settings: Settings, grade: str, timeout_s: float, files_hash: str) -> dict[str, Any]:
     """What one task needs, as plain data: the zip's name and bytes, the settings, the grading function's name."""
     assert job.found.zip_path is not None
-    data = batch.settings_to_json(replace(settings, seed=job.seed))
+    data = settings_to_json(replace(settings, seed=job.seed))
     # A worker uses its own installed rubric and reference unless the batch names other files.
     for name, default in (("rubric_path", RUBRIC_PATH), ("reference_path", REFERENCE_PATH)):
         if Path(data[name]) == default:
@@ -194,18 +207,15 @@ def task_payload(job: Item, settings: Settings, grade: str, timeout_s: float, fi
 
 def record_reply(job: Item, settings: Settings, cache: Path, reply: dict[str, Any], timeout_s: float) -> str:
     """Write a task's files into OUT/.cache/<key>/ and mark it done as the local pool would; returns its status."""
-    work = cache / job.key
-    shutil.rmtree(work, ignore_errors=True)  # a run killed part way leaves half a folder
-    work.mkdir(parents=True)
-    job_settings = replace(settings, out_dir=work, seed=job.seed)
-    batch._write_json(work / "settings.json", batch.settings_to_json(job_settings))
+    work, job_settings = fresh_work(cache, job, settings)
+    write_json(work / "settings.json", settings_to_json(job_settings))
     for name, data in reply["files"].items():
         path = _inside(work, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, bytes(data))
-    failure = batch._JobFailed(reply["failure"]) if reply["failure"] is not None else None
+    failure = JobFailed(reply["failure"]) if reply["failure"] is not None else None
     started = time.perf_counter() - float(reply["seconds"])
-    return batch.record_result(job, job_settings, cache, str(reply["status"]), failure, timeout_s, started)
+    return record_result(job, job_settings, cache, str(reply["status"]), failure, timeout_s, started)
 
 
 def _inside(folder: Path, name: str) -> Path:
@@ -221,7 +231,7 @@ def _inside(folder: Path, name: str) -> Path:
 
 def grade_remote(payload: dict[str, Any]) -> dict[str, Any]:
     """Task body on a Dask worker: grade one zip in a child process in a temporary folder; plain data back."""
-    settings = batch.settings_from_json(payload["settings"])
+    settings = settings_from_json(payload["settings"])
     host = socket.gethostname()
     if payload["grader_version"] != grader.__version__ or payload["files_hash"] != grader_files_hash(settings):
         raise ConfigError(f"The Dask worker on {host} has another grader installed (version {grader.__version__}, "
@@ -239,8 +249,8 @@ def grade_remote(payload: dict[str, Any]) -> dict[str, Any]:
         work = Path(tmp) / "work"
         work.mkdir()
         started = time.perf_counter()
-        status, failure = batch._run_child(zip_path, replace(settings, out_dir=work), payload["target"],
-                                           float(payload["timeout_s"]), work, batch._Children())
+        status, failure = run_child(zip_path, replace(settings, out_dir=work), payload["target"],
+                                    float(payload["timeout_s"]), work, Children())
         seconds = time.perf_counter() - started
         files = {path.relative_to(work).as_posix(): path.read_bytes() for path in sorted(work.rglob("*"))
                  if path.is_file() and not path.is_symlink() and path.relative_to(work).as_posix() not in SKIPPED}

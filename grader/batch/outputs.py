@@ -1,0 +1,198 @@
+"""The batch's outputs in OUT: each result published to its folder, grades.csv, batch.json, the pages, Moodle's files.
+
+Results are published from the cache with the overrides and the batch's flags merged in, so what
+OUT holds is rebuilt the same way on every run, however its results were graded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import grader
+from grader.batch.cache import cached_result, write_json
+from grader.batch.plan import Item
+from grader.errors import GraderError
+from grader.outfiles import write_atomic
+from grader.scoring import GradingResult
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One submission in the finished batch."""
+
+    item: Item
+    result: GradingResult
+    """With overrides and the batch's flags merged in."""
+    status: str
+    """How its grading ended: `graded`, `crashed`, `timeout`, or `no-zip` (nothing to grade)."""
+    cached: bool = False
+    """Taken from the cache rather than graded in this run."""
+
+
+def publish(item: Item, cache: Path, out: Path, manual: list[Any], rubric: Any) -> tuple[GradingResult, str]:
+    """Copy a cached result into OUT/<slot>/ with the overrides and the batch's flags merged in."""
+    from grader.overrides import apply_overrides, matching
+    from grader.outfiles import write_outputs
+
+    cached = cached_result(cache, item.key)
+    if cached is None:
+        raise GraderError(f"The cached result of {item.found.source} is missing from {cache}; rerun the batch.")
+    raw, status, source = cached
+    stem = source.name
+    result = apply_overrides(raw, matching(manual, override_names(item, raw)))
+    result = replace(result, stem=item.slot, flags=tuple(dict.fromkeys((*result.flags, *item.flags))),
+                     notes=(*result.notes, *item.notes))
+    dest = out / item.slot
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.png"):
+        old.unlink()
+    for fig in result.figures:
+        if fig.name and Path(fig.name).name == fig.name and (source / fig.name).is_file():
+            shutil.copyfile(source / fig.name, dest / fig.name)
+    write_outputs(result, out)
+    log = cache / item.key / ".logs" / f"{stem}.log"
+    if log.is_file():
+        from grader.outfiles import save_log
+
+        save_log(out, item.slot, log.read_text(encoding="utf-8", errors="replace"))  # control characters escaped
+    return result, status
+
+
+def override_names(item: Item, result: GradingResult) -> set[str]:
+    """What an overrides row may call this submission: folder, matriculation number, participant id."""
+    names = {item.slot}
+    # A number several students' zips carry says nothing about whose answer a row means (#15).
+    if result.student is not None and "matriculation-shared" not in item.flags:
+        names.add(result.student.matriculation)
+    if item.found.participant_id:
+        names.add(item.found.participant_id)
+    return names
+
+
+def no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
+    """The verdict of a participant who handed in files but no zip, written into OUT/<slot>/."""
+    from grader.grading import rejected
+    from grader.outfiles import write_outputs
+
+    files = ", ".join(item.found.other_files) or "nothing"
+    result = rejected(item.slot, f"no .zip file was handed in (found: {files}). Submissions are one zip named like "
+                      "Mustermann-123456.zip.", "no-zip", rubric, flags=item.flags, notes=item.notes)
+    write_outputs(result, out)
+    return result
+
+
+def write_term_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: list[Any], overrides_path: Path,
+                       rubric: Any, notices: list[str] | None = None) -> tuple[dict[str, Path], list[str]]:
+    """grades.csv, batch.json, index.html, the question pages, and the Moodle files; what was written, and warnings."""
+    from grader import moodle, overrides as ov
+    from grader.batch import pages
+
+    outputs: dict[str, Path] = {}
+    warnings: list[str] = list(notices or ())
+    write_atomic(out / "grades.csv", grades_csv(entries).encode("utf-8"))
+    outputs["grades"] = out / "grades.csv"
+    write_json(out / "batch.json", {"grader_version": grader.__version__, "submissions": [{
+        "folder": e.item.slot, "zip": e.item.found.name, "source": e.item.found.source,
+        "participant_id": e.item.found.participant_id, "moodle_name": e.item.found.moodle_name,
+        "counts": e.item.counts, "status": e.status, "key": e.item.key, "seed": e.item.seed,
+        "zip_sha256": e.item.zip_sha256, "flags": list(e.result.flags)} for e in entries]})
+    rows = [pages.IndexRow(e.item.slot, e.result, e.item.found.participant_id, e.item.found.moodle_name,
+                           e.item.counts, e.status) for e in entries]
+    for question in rubric.questions.values():
+        write_atomic(out / pages.question_file(question.id), pages.render_question(question, rows).encode("utf-8"))
+    write_atomic(out / "index.html", pages.render_index(rows, rubric, notices or []).encode("utf-8"))
+    outputs["index"] = out / "index.html"
+    created = ov.ensure_file(overrides_path)
+    outputs["overrides (new, header only)" if created else "overrides"] = overrides_path
+    known = set().union(*(override_names(e.item, e.result) for e in entries))
+    for o in manual:
+        if o.student not in known:
+            warnings.append(f"{overrides_path}, line {o.line}: no submission is called {o.student!r}")
+
+    # A report that only says "the grader failed" is not sent to the student.
+    moodle_entries = [e for e in entries if e.item.counts and e.item.found.participant_id
+                      and not {"grader-error", "timeout"} & set(e.result.flags)]
+    if moodle_entries:
+        names = sheet.participants() if sheet is not None else {}
+        zip_entries = [(str(names.get(e.item.found.participant_id, {}).get("full_name") or e.item.found.moodle_name or ""),
+                        str(e.item.found.participant_id), out / e.item.slot / "report.html") for e in moodle_entries]
+        outputs["feedback zip"] = moodle.write_feedback_zip(out / "moodle" / "feedback-files.zip", zip_entries)
+    if sheet is not None:
+        missing = []
+        for e in entries:
+            pid = e.item.found.participant_id
+            if not e.item.counts:
+                continue
+            if not pid:
+                warnings.append(f"{e.item.slot}: no Moodle participant id, so it is not in the worksheet")
+                continue
+            failed = {"grader-error", "timeout"} & set(e.result.flags)
+            grade = None if failed else e.result.score
+            if not sheet.set(pid, grade, None if failed else moodle.feedback_comment(feedback_lines(e.result))):
+                missing.append(pid)
+                continue
+            top = sheet.max_grade(pid)
+            if grade is not None and top is not None and grade > top + 1e-9:
+                warnings.append(f"{e.item.slot}: {grade:g} points exceed the worksheet's maximum grade {top:g}; "
+                                "Moodle will skip this grade")
+            if failed:
+                warnings.append(f"{e.item.slot}: the grader failed, its worksheet row was left as it was")
+        if missing:
+            warnings.append("participants not in the worksheet: " + ", ".join(sorted(missing)))
+        if "feedback" not in sheet.columns:
+            warnings.append("the worksheet has no Feedback comments column; only grades were filled in")
+        outputs["worksheet"] = sheet.write(out / "moodle" / sheet.path.name)
+    return outputs, warnings
+
+
+def feedback_lines(result: GradingResult) -> list[str]:
+    """The feedback comment for Moodle, as plain lines: total, tasks, verdict, TA comments, the report."""
+    from grader.report import format_points
+
+    lines = [f"Exercise 4: {format_points(result.score)} of {format_points(result.max_score)} points."]
+    if result.graded:
+        totals = result.task_totals()
+        lines.append("; ".join(f"Task {n}: {format_points(totals.get(n, 0.0))}/{format_points(m)}"
+                               for n, m in result.task_max.items()))
+    lines.append(result.verdict)
+    lines.extend(f"{m.id}: {m.comment}" for m in result.manual if m.comment)
+    lines.append("Details: the attached report.html.")
+    return lines
+
+
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A text cell that a spreadsheet will not run as a formula."""
+    return "'" + text if text.startswith(_CSV_FORMULA) else text
+
+
+def grades_csv(entries: tuple[Entry, ...]) -> str:
+    """grades.csv: one row per submission, superseded ones included (column `counts`)."""
+    from grader.report import format_points
+
+    tasks: list[str] = []
+    for e in entries:
+        tasks.extend(t for t in e.result.task_max if t not in tasks)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["folder", "surname", "matriculation", "participant_id", "moodle_name", "zip", "counts",
+                     *[f"task{t}" for t in tasks], "total", "max", "written_pending", "verdict", "flags", "seed",
+                     "status", "report"])
+    for e in entries:
+        r = e.result
+        totals = r.task_totals()
+        writer.writerow([
+            _cell(e.item.slot), _cell(r.student.surname if r.student else ""),
+            r.student.matriculation if r.student else "", e.item.found.participant_id or "",
+            _cell(e.item.found.moodle_name or ""), _cell(e.item.found.name), "yes" if e.item.counts else "no",
+            *[format_points(totals.get(t, 0.0)) for t in tasks], format_points(r.score), format_points(r.max_score),
+            sum(1 for m in r.manual if m.points is None), _cell(r.verdict), " ".join(r.flags), r.seed, e.status,
+            _cell(f"{e.item.slot}/report.html")])
+    return buffer.getvalue()

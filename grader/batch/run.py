@@ -1,0 +1,136 @@
+"""A batch run: plan the term, grade what the cache lacks on an Executor, publish each result, write the outputs."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Generator, Protocol
+
+from grader.batch.cache import CACHE, cached_result
+from grader.batch.child import DEFAULT_GRADE, DEFAULT_TIMEOUT_S, GradeFn
+from grader.batch.local import LocalExecutor
+from grader.batch.outputs import Entry, no_zip_result, publish, write_term_outputs
+from grader.batch.plan import Item, identity_notices, override_label, plan, shared_matriculations, stored_batch_seed
+from grader.config import Settings, load_rubric
+from grader.moodle import InputError, find_submissions
+from grader.scoring import GradingResult
+
+STAGING = ".inputs"
+"""Where a Moodle download zip is unpacked in OUT."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the batch stands, reported after each submission graded (and once at the start)."""
+
+    done: int
+    total: int
+    """Submissions to grade in this run (cached ones are not counted)."""
+    cached: int
+    label: str = ""
+    outcome: str = ""
+    """`graded`, `crashed` or `timeout` for the submission just finished."""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch run did and wrote."""
+
+    out_dir: Path
+    entries: tuple[Entry, ...]
+    graded_now: int
+    cached: int
+    outputs: dict[str, Path] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """A few plain-text lines for the terminal."""
+        counting = [e for e in self.entries if e.item.counts]
+        graded = [e for e in counting if e.result.graded]
+        crashed = [e for e in self.entries if e.status in ("crashed", "timeout")]
+        lines = [f"{len(self.entries)} submissions ({len(counting)} counting): {self.graded_now} graded now, "
+                 f"{self.cached} from the cache, {len(graded)} counting ones graded, "
+                 f"{len(counting) - len(graded)} not graded"]
+        if crashed:
+            lines.append(f"  the grader failed on {len(crashed)}: " + ", ".join(e.item.slot for e in crashed)
+                         + " (rerun with --force to retry)")
+        pending = sum(1 for e in counting for m in e.result.manual if m.points is None)
+        if pending:
+            lines.append(f"  {pending} written answers await a TA: see questions/ and overrides.csv")
+        for label, path in self.outputs.items():
+            lines.append(f"  {label}: {path}")
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        from grader.outfiles import log_text
+
+        # Warnings quote file names from the input: shown on a terminal, their control characters are escaped.
+        return [log_text(line) for line in lines]
+
+
+class Executor(Protocol):
+    """Where a batch's jobs are graded: this machine's pool (:class:`LocalExecutor`) or a Dask cluster."""
+
+    def grade(self, jobs: list[Item], settings: Settings, cache: Path, grade: GradeFn | str,
+              timeout_s: float) -> Generator[tuple[Item, str], None, None]:
+        """Grade each job into ``cache`` (its marker written by :func:`grader.batch.cache.record_result`), yielding
+        it and its outcome.
+
+        Closing the iterator early (Ctrl-C, a failing progress callback) stops the work.
+        """
+        ...
+
+
+def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
+              timeout_s: float = DEFAULT_TIMEOUT_S, force: bool = False, worksheet: Path | None = None,
+              overrides: Path | None = None, grade: GradeFn | str = DEFAULT_GRADE,
+              progress: Callable[[Progress], None] | None = None,
+              executor: Executor | None = None) -> BatchSummary:
+    """Grade every submission in `source` into `settings.out_dir` and write the batch's outputs.
+
+    `grade` is the grading function: a ``"module:function"`` name runs in a child process per
+    submission (with `timeout_s`); a callable runs in this process's worker threads (tests).
+    `executor` grades elsewhere (e.g. :class:`grader.batch.dask.DaskExecutor`); `workers` is then unused.
+    """
+    from grader import moodle, overrides as ov
+
+    out = Path(settings.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rubric = load_rubric(settings.rubric_path).only(settings.only)
+    overrides_path = overrides if overrides is not None else out / "overrides.csv"
+    manual = ov.load_overrides(overrides_path, rubric)  # fail before hours of grading, not after
+    sheet = moodle.read_worksheet(worksheet) if worksheet is not None else None
+    found = find_submissions(Path(source), out / STAGING, settings.zip_limits, exclude=out)
+    if not found:
+        raise InputError(f"No submission zips found in {source}.")
+    cache = out / CACHE
+    items = plan(found, settings, stored_batch_seed(cache / "batch.json"))
+    shared = shared_matriculations(items, settings.matriculation_digits)
+    ov.refuse_shared(manual, {m: [override_label(i) for i in group] for m, group in shared.items()}, overrides_path)
+    notices = identity_notices(items, shared)
+    todo = [i for i in items if i.key and (force or cached_result(cache, i.key) is None)]
+    by_key = {i.key: i for i in todo}  # identical zips under one name are graded once
+    jobs = list(by_key.values())
+    results: dict[str, tuple[GradingResult, str, bool]] = {}
+
+    if progress:
+        progress(Progress(0, len(jobs), len(items) - len(todo)))
+    grading = executor if executor is not None else LocalExecutor(workers)
+    with contextlib.closing(grading.grade(jobs, settings, cache, grade, timeout_s)) as finished:
+        for done, (job, outcome) in enumerate(finished, 1):
+            for item in items:
+                if item.key == job.key:
+                    results[item.slot] = (*publish(item, cache, out, manual, rubric), False)
+            if progress:
+                progress(Progress(done, len(jobs), len(items) - len(todo), job.slot, outcome))
+
+    for item in items:
+        if item.slot in results:
+            continue
+        if not item.key:
+            results[item.slot] = (no_zip_result(item, rubric, out), "no-zip", False)
+        else:
+            results[item.slot] = (*publish(item, cache, out, manual, rubric), True)
+    entries = tuple(Entry(i, *results[i.slot]) for i in items)
+    outputs, warnings = write_term_outputs(entries, out, sheet, manual, overrides_path, rubric, notices)
+    return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
+                        sum(1 for e in entries if e.cached), outputs, tuple(warnings))

@@ -1,0 +1,112 @@
+"""Plain helpers and constants the project's test modules share (fixtures live in tests/conftest.py)."""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- batch: a term, its outputs, Moodle files
+
+import csv
+import json
+import os
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from grader.config import DEFAULT, Settings
+from grader.example import build_submission, build_zip
+
+FAKE_CHILD = "tests.fake_grade:grade_child"
+"""The fake grader (tests/fake_grade.py) as the batch's child processes run it."""
+FAKE_REFERENCE = "X = 1\n# ANSWER 1b: The kernel picks patches that look like it.\n"
+"""Code the fake grader gives every point."""
+T0 = 1_700_000_000.0
+PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+# (Moodle full name, participant id, zip name, code, mtime): the term's generated submissions.
+TERM: list[tuple[str, str, str, str, float]] = [
+    ("Max Mustermann", "1001", "Mustermann-123456.zip", FAKE_REFERENCE, T0),
+    ("Erika Musterfrau", "1002", "Musterfrau-234567.zip", "MISTAKE test_conv_relu_stride1\n" + FAKE_REFERENCE, T0),
+    ("Jürgen Müller-Lüdenscheidt", "1003", "Müller-Lüdenscheidt-345678.zip", "def (:\n", T0),
+    ("Ana O'Neil", "1004", "O'Neil-456789.zip", "import os; os._exit(1)\n", T0),
+    ("Lee Chen", "1005", "Chen-567890.zip", "while True:\n    pass\n", T0),
+    ("Ola Nordmann", "1006", "nordmann_final.zip", FAKE_REFERENCE, T0),
+    ("Kim Park", "1007", "Park 678901.zip", FAKE_REFERENCE, T0),
+    # Two zips from one participant: the later one counts.
+    ("Sam Smith", "1008", "smith_draft.zip", "MISTAKE test_conv_output_size\n" + FAKE_REFERENCE, T0),
+    ("Sam Smith", "1008", "Smith-789012.zip", FAKE_REFERENCE, T0 + 3600),
+    # Handed in through someone else's account: moodle-mismatch.
+    ("Eve Evans", "1009", "Mallory-890123.zip", FAKE_REFERENCE, T0),
+    ("Zoë Żak", "1010", "Żak-901234.zip", FAKE_REFERENCE + f"# ANSWER 1b: {PAYLOAD}\n# ANSWER 2c: depth\n", T0),
+    ("Bo Li", "1011", "Li-112233.zip", "MISTAKE test_conv_output_size\nMISTAKE test_rf_answer_a\n" + FAKE_REFERENCE,
+     T0),
+]
+
+MOODLE_DATA = Path(__file__).parent / "data" / "moodle"
+# Worksheets as Moodle writes them (English: UTF-8 with BOM, comma, PHP-style quoting, LF) and as a
+# German TA's spreadsheet saves them (Windows-1252, semicolon, CRLF, decimal comma).
+WORKSHEETS = {"en": MOODLE_DATA / "worksheet_en.csv", "de": MOODLE_DATA / "worksheet_de.csv"}
+
+
+def calls(tmp_path: Path) -> list[str]:
+    """The zips the fake grader graded (with the `fake` fixture), in order."""
+    path = tmp_path / "calls.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def make_download(root: Path, term: list[tuple[str, str, str, str, float]] = TERM, pdf: bool = False) -> Path:
+    """A Moodle "Download all submissions" folder of the given submissions."""
+    for full_name, pid, name, code, mtime in term:
+        dest = root / f"{full_name}_{pid}_assignsubmission_file_" / name
+        if pdf:
+            build_submission(dest, code)
+        else:
+            build_zip(dest, {"exercise4.py": code})
+        os.utime(dest, (mtime, mtime))
+    return root
+
+
+def settings(out: Path, **changes: Any) -> Settings:
+    """The default settings with `out` as the output folder."""
+    return replace(DEFAULT, out_dir=out, **changes)
+
+
+def grades(out: Path) -> dict[str, dict[str, str]]:
+    """The rows of OUT/grades.csv by folder."""
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        return {row["folder"]: row for row in csv.DictReader(handle)}
+
+
+def results(out: Path) -> dict[str, dict[str, Any]]:
+    """Every submission's results.json without timings, by folder."""
+    found = {}
+    for path in sorted(out.glob("*/results.json")):
+        data = json.loads(path.read_text())
+        data["extra_data"].pop("timings")
+        found[path.parent.name] = data
+    return found
+
+
+def moodle_import_target(path: str) -> tuple[str, str] | None:
+    """(participant id, feedback file name) as Moodle's feedback-zip importer reads a zip entry, else None.
+
+    A transcription of assignfeedback_file_zip_importer::is_valid_filename_for_import.
+    """
+    parts = path.split("/")
+    if parts[-1].startswith((".", "~")):
+        return None
+    while parts:
+        info = parts.pop(0).split("_", 4)
+        if len(info) < 4 or not info[1].isdigit():
+            continue
+        rest = info[4] if len(info) == 5 else ""
+        return info[1], "/".join([rest, *parts]).lstrip("/")
+    return None
+
+
+def zip_folder(folder: Path, dest: Path) -> Path:
+    """A zip of everything in `folder` (a Moodle download zip, say), paths relative to it."""
+    with zipfile.ZipFile(dest, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return dest
