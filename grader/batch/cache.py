@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grader
+from grader.batch.status import RunStatus
 from grader.config import CHECKS_DIR, Settings
 from grader.errors import SubmissionRejected
+from grader.flags import Flag
 from grader.outfiles import write_atomic
 from grader.scoring import GradingResult
 
@@ -137,9 +139,9 @@ def record_result(item: Item, job_settings: Settings, cache: Path, status: str, 
 
     stem = _result_stem(cache / item.key)
     if failure is None and stem is None:
-        status, failure = "crashed", JobFailed("The grading finished without writing results.json.")
+        status, failure = RunStatus.CRASHED, JobFailed("The grading finished without writing results.json.")
     if failure is not None:
-        result = _failure_result(item, job_settings, failure, status == "timeout", timeout_s)
+        result = _failure_result(item, job_settings, failure, status == RunStatus.TIMEOUT, timeout_s)
         shutil.rmtree(cache / item.key / result.stem, ignore_errors=True)
         write_outputs(result, cache / item.key)
         stem = result.stem
@@ -168,6 +170,6 @@ def _failure_result(item: Item, settings: Settings, exc: BaseException, timed_ou
     with contextlib.suppress(SubmissionRejected):
         result = replace(result, student=parse_name(item.found.name, settings.matriculation_digits))
     if timed_out:
-        result = replace(result, flags=(*result.flags, "timeout"), notes=(
+        result = replace(result, flags=(*result.flags, Flag.TIMEOUT), notes=(
             *result.notes, f"Grading this submission took longer than the limit of {timeout_s:g} s and was stopped."))
     return replace(result, seed=item.seed)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Generator
 
 from grader.batch.cache import JobFailed, settings_from_json, settings_to_json, write_json
+from grader.batch.status import RunStatus
 from grader.config import Settings
 from grader.errors import ConfigError, DataError, GraderError, SandboxError, exit_code, interrupt_on_sigterm
 from grader.scoring import GradingResult
@@ -93,7 +94,7 @@ def child_time_limit(timeout_s: float) -> float:
 
 
 def run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float, work: Path,
-              children: Children) -> tuple[str, BaseException | None]:
+              children: Children) -> tuple[RunStatus, BaseException | None]:
     """Grade one zip in a child process with a hard time limit: graded, crashed or timeout, and the failure.
 
     The child's temporary files (the student's extracted files, the worker's folder) go to a folder
@@ -121,7 +122,7 @@ def run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float,
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 proc.wait()
-                return "timeout", JobFailed(f"Grading took longer than {timeout_s:g} s and was stopped.")
+                return RunStatus.TIMEOUT, JobFailed(f"Grading took longer than {timeout_s:g} s and was stopped.")
         finally:
             _kill_group(proc)  # leftovers of a finished child (its worker) go too
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -137,8 +138,8 @@ def run_child(zip_path: Path, settings: Settings, target: str, timeout_s: float,
             error, message = setup
             raise error(f"Grading {zip_path.name} failed: {message}")
         text = log_path.read_text(encoding="utf-8", errors="replace")
-        return "crashed", JobFailed(f"The grading process exited with code {code}.\n{text[-LOG_TAIL:]}")
-    return "graded", None
+        return RunStatus.CRASHED, JobFailed(f"The grading process exited with code {code}.\n{text[-LOG_TAIL:]}")
+    return RunStatus.GRADED, None
 
 
 def _setup_failure(path: Path, code: int) -> tuple[type[GraderError], str] | None:

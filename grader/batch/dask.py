@@ -47,6 +47,7 @@ from grader.batch.plan import Item
 from grader.config import REFERENCE_PATH, RUBRIC_PATH, Device, Settings
 from grader.errors import ConfigError, DataError
 from grader.outfiles import write_atomic
+from grader.batch.status import RunStatus
 
 DEFAULT_WINDOW = 256
 """Tasks sent to the cluster at once: each holds its zip's bytes in the scheduler until it is graded."""
@@ -183,7 +184,7 @@ def _check_resources(client: Any, resources: dict[str, float] | None) -> None:
 
 def _killed_reply(exc: BaseException) -> dict[str, Any]:
     """The reply of a task whose workers kept dying: a crash of this submission, cached like one."""
-    return {"status": "crashed", "seconds": 0.0, "files": {}, "worker": "",
+    return {"status": RunStatus.CRASHED.value, "seconds": 0.0, "files": {}, "worker": "",
             "failure": f"The Dask workers grading this submission died each time it was tried ({exc})."}
 
 

@@ -11,6 +11,7 @@ from typing import Generator
 from grader.batch.cache import fresh_work, record_result
 from grader.batch.child import SETUP_ERRORS, Children, GradeFn, run_child
 from grader.batch.plan import Item
+from grader.batch.status import RunStatus
 from grader.config import Settings
 
 
@@ -56,7 +57,7 @@ def _grade_one(item: Item, settings: Settings, cache: Path, grade: GradeFn | str
     assert item.found.zip_path is not None
     started = time.perf_counter()
     failure: BaseException | None = None
-    status = "graded"
+    status = RunStatus.GRADED
     if isinstance(grade, str):
         status, failure = run_child(item.found.zip_path, job_settings, grade, timeout_s, work, children)
     else:
@@ -65,5 +66,5 @@ def _grade_one(item: Item, settings: Settings, cache: Path, grade: GradeFn | str
         except tuple(SETUP_ERRORS.values()):
             raise  # the set-up's fault: the batch stops, as with a child (see run_child)
         except Exception as exc:  # noqa: BLE001 - a grader failure on one submission is that submission's result
-            status, failure = "crashed", exc
+            status, failure = RunStatus.CRASHED, exc
     return record_result(item, job_settings, cache, status, failure, timeout_s, started)

@@ -17,8 +17,12 @@ import grader
 from grader.batch.cache import cached_result, write_json
 from grader.batch.plan import Item
 from grader.errors import GraderError
+from grader.flags import Flag
 from grader.outfiles import write_atomic
 from grader.scoring import GradingResult
+
+RUN_FAILED = frozenset({Flag.GRADER_ERROR, Flag.TIMEOUT})
+"""Flags of a result whose grading run failed: not sent to Moodle, its worksheet row left as it was."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def override_names(item: Item, result: GradingResult) -> set[str]:
     """What an overrides row may call this submission: folder, matriculation number, participant id."""
     names = {item.slot}
     # A number several students' zips carry says nothing about whose answer a row means (#15).
-    if result.student is not None and "matriculation-shared" not in item.flags:
+    if result.student is not None and Flag.MATRICULATION_SHARED not in item.flags:
         names.add(result.student.matriculation)
     if item.found.participant_id:
         names.add(item.found.participant_id)
@@ -81,7 +85,7 @@ def no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
 
     files = ", ".join(item.found.other_files) or "nothing"
     result = rejected(item.slot, f"no .zip file was handed in (found: {files}). Submissions are one zip named like "
-                      "Mustermann-123456.zip.", "no-zip", rubric, flags=item.flags, notes=item.notes)
+                      "Mustermann-123456.zip.", Flag.NO_ZIP, rubric, flags=item.flags, notes=item.notes)
     write_outputs(result, out)
     return result
 
@@ -116,7 +120,7 @@ def write_term_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual
 
     # A report that only says "the grader failed" is not sent to the student.
     moodle_entries = [e for e in entries if e.item.counts and e.item.found.participant_id
-                      and not {"grader-error", "timeout"} & set(e.result.flags)]
+                      and not RUN_FAILED & set(e.result.flags)]
     if moodle_entries:
         names = sheet.participants() if sheet is not None else {}
         zip_entries = [(str(names.get(e.item.found.participant_id, {}).get("full_name") or e.item.found.moodle_name or ""),
@@ -131,7 +135,7 @@ def write_term_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual
             if not pid:
                 warnings.append(f"{e.item.slot}: no Moodle participant id, so it is not in the worksheet")
                 continue
-            failed = {"grader-error", "timeout"} & set(e.result.flags)
+            failed = RUN_FAILED & set(e.result.flags)
             grade = None if failed else e.result.score
             if not sheet.set(pid, grade, None if failed else moodle.feedback_comment(feedback_lines(e.result))):
                 missing.append(pid)

@@ -17,6 +17,7 @@ from pathlib import Path
 from grader.batch.cache import cache_key, settings_hash, write_json
 from grader.config import Settings
 from grader.errors import SubmissionRejected
+from grader.flags import Flag
 from grader.moodle import Found
 from grader.outfiles import folder_name, output_name
 
@@ -100,13 +101,13 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
         if named:
             identities.setdefault(named[1], {}).setdefault(identity, item)
         if named and item.found.moodle_name and not _same_person(named[0], item.found.moodle_name):
-            items[index] = replace(item, flags=(*item.flags, "moodle-mismatch"), notes=(
+            items[index] = replace(item, flags=(*item.flags, Flag.MOODLE_MISMATCH), notes=(
                 *item.notes, f"The file name names {named[0]} ({named[1]}), but the zip was handed in by the Moodle "
                 f"participant {item.found.moodle_name} ({item.found.participant_id}); it is graded for that "
                 "participant."))
         if item.found.claimed:
             item = items[index]
-            items[index] = replace(item, flags=tuple(dict.fromkeys((*item.flags, "moodle-mismatch"))), notes=(
+            items[index] = replace(item, flags=tuple(dict.fromkeys((*item.flags, Flag.MOODLE_MISMATCH))), notes=(
                 *item.notes, f"This zip was found at {item.found.source}, inside the submission of the Moodle "
                 f"participant {item.found.moodle_name} ({item.found.participant_id}), in a folder named like another "
                 f"participant ({', '.join(item.found.claimed)}); what a submission holds never decides whose it is, "
@@ -119,18 +120,18 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
             others = ", ".join(items[j].found.name or items[j].slot for j in members if j != i)
             if i == latest:
                 note = f"{len(members)} zips were handed in; this one, the latest, counts (the others: {others})."
-                items[i] = replace(items[i], flags=(*items[i].flags, "duplicates"), notes=(*items[i].notes, note))
+                items[i] = replace(items[i], flags=(*items[i].flags, Flag.DUPLICATES), notes=(*items[i].notes, note))
             else:
                 note = (f"Superseded by {items[latest].found.name}, handed in later by the same student; only that "
                         "one counts.")
-                items[i] = replace(items[i], counts=False, flags=(*items[i].flags, "superseded"),
+                items[i] = replace(items[i], counts=False, flags=(*items[i].flags, Flag.SUPERSEDED),
                                    notes=(*items[i].notes, note))
     for index, item in enumerate(items):
         named = student(item) if item.key else None
         holders = identities.get(named[1], {}) if named else {}
         if named and len(holders) > 1:
             who = ", ".join(_who(other) for other in holders.values())
-            items[index] = replace(item, flags=(*item.flags, "matriculation-shared"), notes=(
+            items[index] = replace(item, flags=(*item.flags, Flag.MATRICULATION_SHARED), notes=(
                 *item.notes, f"The matriculation number {named[1]} is on the zips of {len(holders)} different "
                 f"students ({who}): each is graded as a student of their own, none supersedes another, and an "
                 "override must name the participant id or the folder, not this number."))
@@ -150,7 +151,7 @@ def shared_matriculations(items: list[Item], digits: tuple[int, ...]) -> dict[st
 
     shared: dict[str, list[Item]] = {}
     for item in items:
-        if "matriculation-shared" in item.flags:
+        if Flag.MATRICULATION_SHARED in item.flags:
             with contextlib.suppress(SubmissionRejected):
                 shared.setdefault(parse_name(item.found.name, digits).matriculation, []).append(item)
     return shared

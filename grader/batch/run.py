@@ -12,6 +12,7 @@ from grader.batch.child import DEFAULT_GRADE, DEFAULT_TIMEOUT_S, GradeFn
 from grader.batch.local import LocalExecutor
 from grader.batch.outputs import Entry, no_zip_result, publish, write_term_outputs
 from grader.batch.plan import Item, identity_notices, override_label, plan, shared_matriculations, stored_batch_seed
+from grader.batch.status import RunStatus
 from grader.config import Settings, load_rubric
 from grader.moodle import InputError, find_submissions
 from grader.scoring import GradingResult
@@ -48,7 +49,7 @@ class BatchSummary:
         """A few plain-text lines for the terminal."""
         counting = [e for e in self.entries if e.item.counts]
         graded = [e for e in counting if e.result.graded]
-        crashed = [e for e in self.entries if e.status in ("crashed", "timeout")]
+        crashed = [e for e in self.entries if RunStatus(e.status).failed]
         lines = [f"{len(self.entries)} submissions ({len(counting)} counting): {self.graded_now} graded now, "
                  f"{self.cached} from the cache, {len(graded)} counting ones graded, "
                  f"{len(counting) - len(graded)} not graded"]
@@ -127,7 +128,7 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         if item.slot in results:
             continue
         if not item.key:
-            results[item.slot] = (no_zip_result(item, rubric, out), "no-zip", False)
+            results[item.slot] = (no_zip_result(item, rubric, out), RunStatus.NO_ZIP, False)
         else:
             results[item.slot] = (*publish(item, cache, out, manual, rubric), True)
     entries = tuple(Entry(i, *results[i.slot]) for i in items)
