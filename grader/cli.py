@@ -10,6 +10,7 @@ import click
 from grader.batch import DEFAULT_TIMEOUT_S
 from grader.config import DEFAULT, Device, Settings
 from grader.errors import ExitCode, GraderError, exit_code, interrupt_on_sigterm
+from grader.moodle.feedback import DEFAULT_MAX_ZIP_MB
 
 
 def settings_from(out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...] = ()) -> Settings:
@@ -133,6 +134,13 @@ def data() -> None:
 @click.option("--force", is_flag=True, help="Regrade everything, ignoring cached results.")
 @click.option("--worksheet", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="Moodle's grading worksheet (CSV) to fill in with grades and feedback.")
+@click.option("--scale/--no-scale", default=None,
+              help="When the worksheet's maximum grade differs from the rubric's total: map the points onto it "
+                   "(--scale) or write them as they are (--no-scale; Moodle skips grades above its maximum). "
+                   "Without either, such a worksheet stops the batch before grading.")
+@click.option("--max-zip-mb", type=click.FloatRange(min=1), default=DEFAULT_MAX_ZIP_MB, show_default=True,
+              help="Largest feedback zip Moodle accepts (its \"Maximum uploaded file size\"); bigger ones are split "
+                   "into parts that each import on their own.")
 @click.option("--overrides", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Manual points file (default: OUT/overrides.csv, created when missing).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
@@ -141,7 +149,8 @@ def data() -> None:
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Grade on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 (implies --executor dask).")
 def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | None, workers: int | None,
-          timeout_s: float, force: bool, worksheet: Path | None, overrides: Path | None, executor: str | None,
+          timeout_s: float, force: bool, worksheet: Path | None, scale: bool | None, max_zip_mb: float,
+          overrides: Path | None, executor: str | None,
           scheduler: str | None) -> None:
     """Grade a folder of zips or Moodle's "Download all submissions" (zip or folder); resumable.
 
@@ -180,7 +189,8 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
     interrupt_on_sigterm()
     try:
         summary = _guard(lambda: run_batch(source, settings, workers=workers, timeout_s=timeout_s, force=force,
-                                           worksheet=worksheet, overrides=overrides, progress=progress,
+                                           worksheet=worksheet, scale=scale, max_zip_mb=max_zip_mb,
+                                           overrides=overrides, progress=progress,
                                            executor=remote))
     except KeyboardInterrupt:
         if bar:

@@ -24,7 +24,7 @@ from grader import batch
 from grader.batch import Progress, run_batch
 from grader.config import DEFAULT
 from grader.example import build_submission, build_zip
-from grader.errors import SandboxError
+from grader.errors import SandboxError, WorksheetError
 from grader.moodle import InputError, read_worksheet
 from grader.overrides import OverridesError
 from tests.helpers import (FAKE_CHILD, FAKE_REFERENCE, PAYLOAD, T0, TERM, WORKSHEETS, calls, grades, make_download,
@@ -39,7 +39,7 @@ def test_a_term_from_a_moodle_download_zip(tmp_path, fake):
     out = tmp_path / "reports"
     seen: list[Progress] = []
     summary = run_batch(download, settings(out), workers=2, grade=fake.grade_inproc,
-                        worksheet=WORKSHEETS["en"], progress=seen.append)
+                        worksheet=WORKSHEETS["en"], scale=False, progress=seen.append)
     assert len(summary.entries) == len(TERM) >= 10
     assert seen[0].done == 0 and seen[-1].done == seen[-1].total == len(TERM)
     rows = grades(out)
@@ -180,7 +180,7 @@ def test_interrupted_run_resumes_with_the_same_results(tmp_path, fake):
     download = make_download(tmp_path / "download", term)
     interrupted, whole = tmp_path / "interrupted", tmp_path / "whole"
     kwargs: dict[str, Any] = dict(workers=2, timeout_s=300, grade=FAKE_CHILD,
-                                  worksheet=WORKSHEETS["de"])
+                                  worksheet=WORKSHEETS["de"], scale=False)
 
     def stop_after(k: int):
         def progress(p: Progress) -> None:
@@ -273,7 +273,7 @@ def test_settings_survive_the_trip_to_the_child():
 def test_overrides_are_merged_everywhere_and_survive_regrading(tmp_path, fake):
     download = make_download(tmp_path / "download")
     out = tmp_path / "reports"
-    first = run_batch(download, settings(out), grade=fake.grade_inproc, worksheet=WORKSHEETS["en"])
+    first = run_batch(download, settings(out), grade=fake.grade_inproc, worksheet=WORKSHEETS["en"], scale=False)
     assert (out / "overrides.csv").exists()  # created for the TA, header only
     base = float(grades(out)["Żak-901234"]["total"])
     (out / "overrides.csv").write_text(
@@ -282,7 +282,7 @@ def test_overrides_are_merged_everywhere_and_survive_regrading(tmp_path, fake):
         "901234,2c,0.5,Half right.\n"
         "1001,1b,0,No answer.\n", encoding="utf-8")
     for force in (False, True):
-        summary = run_batch(download, settings(out), grade=fake.grade_inproc, worksheet=WORKSHEETS["en"],
+        summary = run_batch(download, settings(out), grade=fake.grade_inproc, worksheet=WORKSHEETS["en"], scale=False,
                             force=force)
         assert summary.graded_now == (len(TERM) if force else 0)
         rows = grades(out)
@@ -343,7 +343,7 @@ def test_cli_batch(tmp_path, fake, monkeypatch):
     download = make_download(tmp_path / "download", TERM[:3])
     out = tmp_path / "reports"
     result = CliRunner().invoke(main, ["batch", str(download), "--out", str(out), "--workers", "2",
-                                       "--worksheet", str(WORKSHEETS["de"])])
+                                       "--worksheet", str(WORKSHEETS["de"]), "--no-scale"])
     assert result.exit_code == 0, result.output
     assert "3 submissions (3 counting): 3 graded now" in result.output
     assert (out / "moodle" / "worksheet_de.csv").exists() and (out / "index.html").exists()
@@ -367,7 +367,7 @@ def test_real_grading_end_to_end(tmp_path):
     assert ref.name == "Mustermann-123456.zip"
     out = tmp_path / "reports"
     summary = run_batch(zip_folder(download, tmp_path / "download.zip"), settings(out, seed=7), workers=2,
-                        worksheet=WORKSHEETS["en"], timeout_s=900)
+                        worksheet=WORKSHEETS["en"], scale=False, timeout_s=900)
     status = {e.item.slot: (e.status, e.result.graded) for e in summary.entries}
     assert status == {"Mustermann-123456": ("graded", True), "Musterfrau-234567": ("graded", True),
                       "park final": ("graded", False)}
@@ -392,3 +392,29 @@ def test_help_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
+
+
+# --------------------------------------------------------------------------- the worksheet as Moodle reads it (#11)
+
+
+def test_a_worksheet_unlike_the_rubric_stops_the_batch_before_grading(tmp_path, fake):
+    download = make_download(tmp_path / "download", TERM[:2])
+    with pytest.raises(WorksheetError, match="--scale"):
+        run_batch(download, settings(tmp_path / "out"), grade=fake.grade_inproc, worksheet=WORKSHEETS["en"])
+    assert not (tmp_path / "out" / ".cache").exists() or not any((tmp_path / "out" / ".cache").iterdir())
+
+
+def test_scaled_grades_go_in_on_the_worksheets_scale_and_grades_csv_says_so(tmp_path, fake):
+    download = make_download(tmp_path / "download", TERM[:2])
+    out = tmp_path / "out"
+    summary = run_batch(download, settings(out), grade=fake.grade_inproc, worksheet=WORKSHEETS["de"], scale=True)
+    rows = grades(out)
+    sheet = read_worksheet(out / "moodle" / "worksheet_de.csv").participants()
+    for row in rows.values():
+        if row["participant_id"] in sheet:
+            expected = round(float(row["total"]) * 40 / float(row["max"]), 2)
+            assert float(sheet[row["participant_id"]]["grade"].replace(",", ".")) == expected
+            assert float(row["moodle_grade"]) == expected and "scaled (--scale)" in row["moodle_scale"]
+    text = "\n".join(summary.lines())
+    assert "encoding WINDOWS-1252, separator semicolon, with Moodle's language set to Deutsch" in text
+    assert "Grades: scaled (--scale)" in text

@@ -49,8 +49,8 @@ def local_and_dask(tmp_path: Path, address: str, target: str = FAKE_CHILD,
     download = make_download(tmp_path / "download", BATCH)
     local, remote = tmp_path / "local", tmp_path / "dask"
     run_batch(download, settings(local, seed=11), workers=2, timeout_s=60, grade=FAKE_CHILD,
-              worksheet=WORKSHEETS["en"])
-    summary = run_batch(download, settings(remote, seed=11), timeout_s=60, grade=target, worksheet=WORKSHEETS["en"],
+              worksheet=WORKSHEETS["en"], scale=False)
+    summary = run_batch(download, settings(remote, seed=11), timeout_s=60, grade=target, worksheet=WORKSHEETS["en"], scale=False,
                         executor=DaskExecutor(address), progress=progress)
     return local, remote, summary
 

@@ -120,6 +120,7 @@ def test_a_maximum_unlike_the_rubric_stops_unless_scale_is_chosen():
     plan = fill(read_worksheet(SHEETS["en"]), [Row("1001", "Max", 45.0, "x"), Row("1002", "Erika", 39.0, "x")],
                 unscaled, "English")
     assert len(plan.skipped) == 1 and "1001" in plan.skipped[0] and "above the maximum 40" in plan.skipped[0]
+    assert plan.warnings()[0].startswith("Moodle will skip: Max (participant 1001)")
     # The same maximum needs no choice and says so.
     assert "as they are" in resolve_scale(read_worksheet(SHEETS["en"]), 40.0, None).text()
 

@@ -90,15 +90,50 @@ def no_zip_result(item: Item, rubric: Any, out: Path) -> GradingResult:
     return result
 
 
-def write_term_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual: list[Any], overrides_path: Path,
-                       rubric: Any, notices: list[str] | None = None) -> tuple[dict[str, Path], list[str]]:
-    """grades.csv, batch.json, index.html, the question pages, and the Moodle files; what was written, and warnings."""
+@dataclass(frozen=True)
+class MoodleUpload:
+    """The worksheet to fill, already checked as Moodle reads it (grader.moodle.upload), its language and scale."""
+
+    sheet: Any
+    language: str
+    scale: Any
+
+
+def write_term_outputs(entries: tuple[Entry, ...], out: Path, upload: MoodleUpload | None, manual: list[Any],
+                       overrides_path: Path, rubric: Any, notices: list[str] | None = None,
+                       max_zip_bytes: int | None = None) -> tuple[dict[str, Path], list[str], list[str]]:
+    """grades.csv, batch.json, index.html, the question pages, and the Moodle files.
+
+    Returns what was written, warnings, and the lines telling the TA how to upload to Moodle.
+    """
     from grader import moodle, overrides as ov
     from grader.batch import pages
+    from grader.moodle import upload as mu
 
     outputs: dict[str, Path] = {}
     warnings: list[str] = list(notices or ())
-    write_atomic(out / "grades.csv", grades_csv(entries).encode("utf-8"))
+    moodle_lines: list[str] = []
+    sheet = upload.sheet if upload is not None else None
+    plan = None
+    if upload is not None:
+        sheet_rows = []
+        for e in entries:
+            pid = e.item.found.participant_id
+            if not e.item.counts:
+                continue
+            if not pid:
+                warnings.append(f"{e.item.slot}: no Moodle participant id, so it is not in the worksheet")
+                continue
+            failed = RUN_FAILED & set(e.result.flags)
+            if failed:
+                warnings.append(f"{e.item.slot}: the grader failed, its worksheet row was left as it was")
+            sheet_rows.append(mu.Row(pid, e.item.slot, None if failed else e.result.score,
+                                     None if failed else moodle.feedback_comment(feedback_lines(e.result))))
+        plan = mu.fill(upload.sheet, sheet_rows, upload.scale, upload.language)
+        moodle_lines = plan.lines()
+        warnings.extend(plan.warnings())
+    write_atomic(out / "grades.csv", grades_csv(entries, plan.written if plan else None,
+                                                plan.scale.text() if plan else "").encode("utf-8"))
     outputs["grades"] = out / "grades.csv"
     write_json(out / "batch.json", {"grader_version": grader.__version__, "submissions": [{
         "folder": e.item.slot, "zip": e.item.found.name, "source": e.item.found.source,
@@ -125,33 +160,17 @@ def write_term_outputs(entries: tuple[Entry, ...], out: Path, sheet: Any, manual
         names = sheet.participants() if sheet is not None else {}
         zip_entries = [(str(names.get(e.item.found.participant_id, {}).get("full_name") or e.item.found.moodle_name or ""),
                         str(e.item.found.participant_id), out / e.item.slot / "report.html") for e in moodle_entries]
-        outputs["feedback zip"] = moodle.write_feedback_zip(out / "moodle" / "feedback-files.zip", zip_entries)
-    if sheet is not None:
-        missing = []
-        for e in entries:
-            pid = e.item.found.participant_id
-            if not e.item.counts:
-                continue
-            if not pid:
-                warnings.append(f"{e.item.slot}: no Moodle participant id, so it is not in the worksheet")
-                continue
-            failed = RUN_FAILED & set(e.result.flags)
-            grade = None if failed else e.result.score
-            if not sheet.set(pid, grade, None if failed else moodle.feedback_comment(feedback_lines(e.result))):
-                missing.append(pid)
-                continue
-            top = sheet.max_grade(pid)
-            if grade is not None and top is not None and grade > top + 1e-9:
-                warnings.append(f"{e.item.slot}: {grade:g} points exceed the worksheet's maximum grade {top:g}; "
-                                "Moodle will skip this grade")
-            if failed:
-                warnings.append(f"{e.item.slot}: the grader failed, its worksheet row was left as it was")
-        if missing:
-            warnings.append("participants not in the worksheet: " + ", ".join(sorted(missing)))
-        if "feedback" not in sheet.columns:
-            warnings.append("the worksheet has no Feedback comments column; only grades were filled in")
-        outputs["worksheet"] = sheet.write(out / "moodle" / sheet.path.name)
-    return outputs, warnings
+        zips = moodle.write_feedback_zips(out / "moodle" / "feedback-files.zip", zip_entries,
+                                          max_zip_bytes or moodle.DEFAULT_MAX_ZIP_MB * 1024 * 1024)
+        for number, path in enumerate(zips.paths, start=1):
+            outputs["feedback zip" if len(zips.paths) == 1 else f"feedback zip {number} of {len(zips.paths)}"] = path
+        if len(zips.paths) > 1:
+            moodle_lines.append(f"Upload multiple feedback files in a zip: {len(zips.paths)} parts, one after the other "
+                                f"(each under --max-zip-mb {(max_zip_bytes or 0) / 2**20:g}).")
+        warnings.extend(zips.warnings)
+    if upload is not None:
+        outputs["worksheet"] = upload.sheet.write(out / "moodle" / upload.sheet.path.name)
+    return outputs, warnings, moodle_lines
 
 
 def feedback_lines(result: GradingResult) -> list[str]:
@@ -177,18 +196,23 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_CSV_FORMULA) else text
 
 
-def grades_csv(entries: tuple[Entry, ...]) -> str:
-    """grades.csv: one row per submission, superseded ones included (column `counts`)."""
+def grades_csv(entries: tuple[Entry, ...], moodle_grades: dict[str, float] | None = None, scale: str = "") -> str:
+    """grades.csv: one row per submission, superseded ones included (column `counts`).
+
+    `moodle_grades` (participant id to grade) are the grades written into the worksheet, on its scale;
+    `scale` says how they were made from the points (the same in every row).
+    """
     from grader.report import format_points
 
     tasks: list[str] = []
     for e in entries:
         tasks.extend(t for t in e.result.task_max if t not in tasks)
+    grades = moodle_grades or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["folder", "surname", "matriculation", "participant_id", "moodle_name", "zip", "counts",
                      *[f"task{t}" for t in tasks], "total", "max", "written_pending", "verdict", "flags", "seed",
-                     "status", "report"])
+                     "status", "report", "moodle_grade", "moodle_scale"])
     for e in entries:
         r = e.result
         totals = r.task_totals()
@@ -198,5 +222,7 @@ def grades_csv(entries: tuple[Entry, ...]) -> str:
             _cell(e.item.found.moodle_name or ""), _cell(e.item.found.name), "yes" if e.item.counts else "no",
             *[format_points(totals.get(t, 0.0)) for t in tasks], format_points(r.score), format_points(r.max_score),
             sum(1 for m in r.manual if m.points is None), _cell(r.verdict), " ".join(r.flags), r.seed, e.status,
-            _cell(f"{e.item.slot}/report.html")])
+            _cell(f"{e.item.slot}/report.html"),
+            format_points(grades[pid]) if (pid := e.item.found.participant_id or "") in grades and e.item.counts else "",
+            scale if grades else ""])
     return buffer.getvalue()

@@ -10,11 +10,12 @@ from typing import Callable, Generator, Protocol
 from grader.batch.cache import CACHE, cached_result
 from grader.batch.child import DEFAULT_GRADE, DEFAULT_TIMEOUT_S, GradeFn
 from grader.batch.local import LocalExecutor
-from grader.batch.outputs import Entry, no_zip_result, publish, write_term_outputs
+from grader.batch.outputs import Entry, MoodleUpload, no_zip_result, publish, write_term_outputs
 from grader.batch.plan import Item, identity_notices, override_label, plan, shared_matriculations, stored_batch_seed
 from grader.batch.status import RunStatus
 from grader.config import Settings, load_rubric
 from grader.moodle import InputError, find_submissions
+from grader.moodle.upload import check_importable, resolve_scale
 from grader.scoring import GradingResult
 
 STAGING = ".inputs"
@@ -44,6 +45,8 @@ class BatchSummary:
     cached: int
     outputs: dict[str, Path] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    moodle: tuple[str, ...] = ()
+    """How to upload the worksheet and feedback zip, and every row Moodle will not take as it is."""
 
     def lines(self) -> list[str]:
         """A few plain-text lines for the terminal."""
@@ -62,6 +65,7 @@ class BatchSummary:
         for label, path in self.outputs.items():
             lines.append(f"  {label}: {path}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
+        lines.extend(f"  Moodle: {m}" for m in self.moodle)
         from grader.outfiles import log_text
 
         # Warnings quote file names from the input: shown on a terminal, their control characters are escaped.
@@ -85,12 +89,15 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, force: bool = False, worksheet: Path | None = None,
               overrides: Path | None = None, grade: GradeFn | str = DEFAULT_GRADE,
               progress: Callable[[Progress], None] | None = None,
-              executor: Executor | None = None) -> BatchSummary:
+              executor: Executor | None = None, scale: bool | None = None,
+              max_zip_mb: float | None = None) -> BatchSummary:
     """Grade every submission in `source` into `settings.out_dir` and write the batch's outputs.
 
     `grade` is the grading function: a ``"module:function"`` name runs in a child process per
     submission (with `timeout_s`); a callable runs in this process's worker threads (tests).
     `executor` grades elsewhere (e.g. :class:`grader.batch.dask.DaskExecutor`); `workers` is then unused.
+    `scale` says how points go into a worksheet whose maximum grade differs from the rubric's total
+    (True: mapped onto it; False: as they are; None: such a worksheet stops the batch before grading).
     """
     from grader import moodle, overrides as ov
 
@@ -99,7 +106,13 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
     rubric = load_rubric(settings.rubric_path).only(settings.only)
     overrides_path = overrides if overrides is not None else out / "overrides.csv"
     manual = ov.load_overrides(overrides_path, rubric)  # fail before hours of grading, not after
-    sheet = moodle.read_worksheet(worksheet) if worksheet is not None else None
+    upload = None
+    if worksheet is not None:  # checked as Moodle's importer reads it, before hours of grading
+        sheet = moodle.read_worksheet(worksheet)
+        language = check_importable(sheet)
+        total = sum(load_rubric(settings.rubric_path).task_max().values())
+        upload = MoodleUpload(sheet, language, resolve_scale(sheet, total, scale))
+    max_zip_bytes = int((max_zip_mb if max_zip_mb is not None else moodle.DEFAULT_MAX_ZIP_MB) * 1024 * 1024)
     found = find_submissions(Path(source), out / STAGING, settings.zip_limits, exclude=out)
     if not found:
         raise InputError(f"No submission zips found in {source}.")
@@ -132,6 +145,7 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         else:
             results[item.slot] = (*publish(item, cache, out, manual, rubric), True)
     entries = tuple(Entry(i, *results[i.slot]) for i in items)
-    outputs, warnings = write_term_outputs(entries, out, sheet, manual, overrides_path, rubric, notices)
+    outputs, warnings, moodle_lines = write_term_outputs(entries, out, upload, manual, overrides_path, rubric, notices,
+                                                         max_zip_bytes)
     return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
-                        sum(1 for e in entries if e.cached), outputs, tuple(warnings))
+                        sum(1 for e in entries if e.cached), outputs, tuple(warnings), tuple(moodle_lines))

@@ -156,6 +156,7 @@ class UploadPlan:
     missing: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        """How to upload, how grades were made, and the rows whose Moodle state the upload meets."""
         sheet = self.sheet
         tick = ("tick \"Allow updating records that have been modified more recently in Moodle than in the "
                 f"spreadsheet\", because {len(self.stale)} row(s) already graded in Moodle carry a "
@@ -168,12 +169,16 @@ class UploadPlan:
                f"Grades: {self.scale.text()}."]
         out += [f"Moodle keeps the old grade and feedback unless ticked: {s}" for s in self.stale]
         out += [f"Replaces what Moodle has: {r}" for r in self.replaced]
-        out += [f"Moodle will skip: {s}" for s in self.skipped]
+        return out
+
+    def warnings(self) -> list[str]:
+        """What will not reach Moodle: grades it skips, participants the worksheet lacks, a missing column."""
+        out = [f"Moodle will skip: {s}" for s in self.skipped]
         if self.missing:
-            out.append("Participants not in the worksheet (nothing uploaded for them): " + ", ".join(sorted(self.missing)))
-        if "feedback" not in sheet.columns:
-            out.append("The worksheet has no Feedback comments column: only grades go in; the reports go in by the "
-                       "feedback zip.")
+            out.append("participants not in the worksheet (nothing uploaded for them): " + ", ".join(sorted(self.missing)))
+        if "feedback" not in self.sheet.columns:
+            out.append("the worksheet has no Feedback comments column: only grades go in; the reports go in by the "
+                       "feedback zip")
         return out
 
 
