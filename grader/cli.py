@@ -10,6 +10,7 @@ import click
 from grader.batch import DEFAULT_TIMEOUT_S
 from grader.config import DEFAULT, Settings
 from grader.errors import GraderError, interrupt_on_sigterm
+from grader.gradescope import DEFAULT_TIME_LIMIT_S, VISIBILITIES
 
 
 def settings_from(out: Path, data: Path | None, device: str, seed: int | None, only: tuple[str, ...] = ()) -> Settings:
@@ -116,6 +117,20 @@ def data() -> None:
     from grader.data import shipped_root
 
     click.echo(str(_guard(shipped_root)))
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("autograder.zip"),
+              show_default=True, help="Where to write the zip to upload as the assignment's autograder.")
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=1), default=DEFAULT_TIME_LIMIT_S,
+              show_default=True, help="Seconds grading one upload may take; keep it below Gradescope's timeout.")
+@click.option("--visibility", type=click.Choice(VISIBILITIES), default="visible", show_default=True,
+              help="When students see their results (Gradescope's visibility setting).")
+def gradescope(out: Path, time_limit_s: float, visibility: str) -> None:
+    """Build the Gradescope autograder zip: setup.sh, run_autograder, the pinned grader, the reference and the data."""
+    from grader.gradescope import build_autograder
+
+    click.echo(str(_guard(lambda: build_autograder(out, time_limit_s, visibility))))
 
 
 @main.command()
