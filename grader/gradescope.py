@@ -136,7 +136,7 @@ def prepare(root: Path) -> Path:
         return target
     archive = root / "source" / DATA_NAME
     if not archive.is_file():
-        raise ConfigError(f"{archive} is missing: the autograder zip was not built by `grader gradescope`.")
+        raise ConfigError(f"{archive} is missing: the autograder zip ships it (rebuild it with `grader gradescope`).")
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".unpack-"))
     try:
         with tarfile.open(archive) as tar:
