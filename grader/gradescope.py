@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.config import DEFAULT, PROJECT_DIR, SHIPPED_DATA, ZipLimits
-from grader.errors import ConfigError, interrupt_on_sigterm
+from grader.errors import ConfigError, SubmissionRejected, interrupt_on_sigterm
 
 UPLOAD_NAME = "Gradescope-000000.zip"
 """The valid name an upload is graded under: Gradescope knows the student, so the naming rule must cost nothing."""
@@ -185,11 +185,12 @@ def grade_upload(root: Path, results: Path, started: float) -> list[str]:
                              time_limit_s=float(config.get("time_limit_s", DEFAULT_TIME_LIMIT_S)))
     metadata = read_metadata(root / "submission_metadata.json")
     with tempfile.TemporaryDirectory(prefix="ex4-gradescope-upload-") as tmp:
-        upload = collect_upload(root / "submission", Path(tmp) / UPLOAD_NAME, settings.zip_limits)
-        if isinstance(upload, str):
+        try:
+            upload = collect_upload(root / "submission", Path(tmp) / UPLOAD_NAME, settings.zip_limits)
+        except SubmissionRejected as exc:
             from grader.report import write_outputs
 
-            result = rejected(UPLOAD_NAME[:-4], upload, "no-upload", load_rubric(settings.rubric_path))
+            result = rejected(UPLOAD_NAME[:-4], exc.reason, exc.flag, load_rubric(settings.rubric_path))
             write_outputs(result, out)
         else:
             result = grade_submission(upload, settings)
@@ -203,11 +204,11 @@ def grade_upload(root: Path, results: Path, started: float) -> list[str]:
     return lines
 
 
-def collect_upload(submission: Path, dest: Path, limits: ZipLimits) -> Path | str:
+def collect_upload(submission: Path, dest: Path, limits: ZipLimits) -> Path:
     """The upload as one zip at `dest`: the single zip uploaded (any name), or the loose files packed.
 
-    Returns a sentence instead when there is nothing to grade. Only plain files are taken (no
-    symlinks), stored uncompressed so that the intake's ratio check judges only real zips.
+    Raises SubmissionRejected when there is nothing to grade or too much. Only plain files are taken
+    (no symlinks), stored uncompressed so that the intake's ratio check judges only real zips.
     """
     files: list[Path] = []
     total = 0
@@ -220,10 +221,12 @@ def collect_upload(submission: Path, dest: Path, limits: ZipLimits) -> Path | st
             files.append(path)
             total += path.stat().st_size
         if len(files) > limits.max_entries or total > limits.max_total_bytes:
-            return (f"The upload holds more than {limits.max_entries} files or {limits.max_total_bytes >> 20} MiB; "
-                    "upload exercise4.py (or your notebook) and the PDF of it.")
+            raise SubmissionRejected(f"The upload holds more than {limits.max_entries} files or "
+                                     f"{limits.max_total_bytes >> 20} MiB; upload exercise4.py (or your notebook) "
+                                     "and the PDF of it.", flag="zip-limits")
     if not files:
-        return "Nothing was uploaded. Upload exercise4.py (or your notebook exercise4.ipynb) and the PDF of your code."
+        raise SubmissionRejected("Nothing was uploaded. Upload exercise4.py (or your notebook exercise4.ipynb) and the "
+                                 "PDF of your code.", flag="no-upload")
     if len(files) == 1 and files[0].name.lower().endswith(".zip"):
         shutil.copyfile(files[0], dest)
         return dest

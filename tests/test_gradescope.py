@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.config import PROJECT_DIR, SHIPPED_DATA, ZipLimits
+from grader.errors import SubmissionRejected
 from grader.gradescope import UPLOAD_NAME, collect_upload, gradescope_results, prepare
 
 METADATA = {"id": 42, "created_at": "2026-12-01T10:00:00+01:00", "submission_method": "upload",
@@ -158,10 +159,19 @@ def test_upload_is_packed_without_symlinks(tmp_path: Path) -> None:
     (sub / "work" / "exercise4.py").write_text("x = 1\n")
     (sub / "secret").symlink_to("/etc/passwd")
     zip_path = collect_upload(sub, tmp_path / UPLOAD_NAME, ZipLimits())
-    assert isinstance(zip_path, Path)
     with zipfile.ZipFile(zip_path) as zf:
         assert zf.namelist() == ["work/exercise4.py"]
         assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+
+
+def test_an_upload_over_the_zip_limits_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    for i in range(4):
+        (sub / f"f{i}.txt").write_text("x")
+    with pytest.raises(SubmissionRejected) as caught:
+        collect_upload(sub, tmp_path / UPLOAD_NAME, ZipLimits(max_entries=3))
+    assert caught.value.flag == "zip-limits" and "more than 3 files" in caught.value.reason
 
 
 def test_results_take_the_student_from_gradescope_and_hide_stdout() -> None:
