@@ -10,6 +10,7 @@ import click
 from grader.batch import DEFAULT_TIMEOUT_S
 from grader.config import DEFAULT, Device, Settings
 from grader.errors import ExitCode, GraderError, exit_code, interrupt_on_sigterm
+from grader.gradescope import DEFAULT_TIME_LIMIT_S, VISIBILITIES
 from grader.moodle.feedback import DEFAULT_MAX_ZIP_MB
 
 
@@ -22,8 +23,8 @@ common = [
                  help="Folder for each submission's results.json and report.html."),
     click.option("--data", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
                  help="A CIFAR-10 folder holding cifar-10-batches-py (default: the shipped real subset)."),
-    click.option("--device", type=click.Choice([d.value for d in Device]), default=Device(DEFAULT.device).value, show_default=True,
-                 help="Where training and Task 4 checks run."),
+    click.option("--device", type=click.Choice([d.value for d in Device]), default=Device(DEFAULT.device).value,
+                 show_default=True, help="Where training and Task 4 checks run."),
     click.option("--seed", type=int, default=None, help="Seed of the randomized inputs (default: a fresh one, recorded)."),
 ]
 
@@ -122,6 +123,20 @@ def data() -> None:
     from grader.data import shipped_root
 
     click.echo(str(_guard(shipped_root)))
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("autograder.zip"),
+              show_default=True, help="Where to write the zip to upload as the assignment's autograder.")
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=1), default=DEFAULT_TIME_LIMIT_S,
+              show_default=True, help="Seconds grading one upload may take; keep it below Gradescope's timeout.")
+@click.option("--visibility", type=click.Choice(VISIBILITIES), default="visible", show_default=True,
+              help="When students see their results (Gradescope's visibility setting).")
+def gradescope(out: Path, time_limit_s: float, visibility: str) -> None:
+    """Build the Gradescope autograder zip: setup.sh, run_autograder, the pinned grader, the reference and the data."""
+    from grader.gradescope import build_autograder
+
+    click.echo(str(_guard(lambda: build_autograder(out, time_limit_s, visibility))))
 
 
 @main.command()

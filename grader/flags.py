@@ -25,6 +25,7 @@ class Flag(enum.StrEnum):
     GRADER_ERROR = "grader-error"
     TIMEOUT = "timeout"
     NO_ZIP = "no-zip"
+    NO_UPLOAD = "no-upload"
     # Graded, with something a TA should know.
     NESTED_ZIP = "nested-zip"
     CODE_RENAMED = "code-renamed"
@@ -69,6 +70,7 @@ MEANINGS: dict[Flag, str] = {
     Flag.GRADER_ERROR: "The grader itself failed on this submission; a TA must look at it.",
     Flag.TIMEOUT: "Grading took longer than `grader batch --timeout` and was stopped; a TA must look at it.",
     Flag.NO_ZIP: "A participant of the Moodle download handed in no zip.",
+    Flag.NO_UPLOAD: "Gradescope: nothing gradable was uploaded; not graded.",
     Flag.NESTED_ZIP: "The zip holds another zip, which is not opened.",
     Flag.CODE_RENAMED: "No exercise4.py or exercise4.ipynb: another .py or .ipynb file was graded as the code (the notes name it).",
     Flag.NOTEBOOK_FILTERED: "Statements of the notebook that do work (calls, loops, magics) were left out; its definitions were graded.",
