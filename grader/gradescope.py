@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from grader.config import DEFAULT, PROJECT_DIR, SHIPPED_DATA, ZipLimits
+from grader.config import DEFAULT, PROJECT_DIR, SHIPPED_DATA, Device, ZipLimits
 from grader.errors import ConfigError, SubmissionRejected, interrupt_on_sigterm
 from grader.flags import Flag
 
@@ -178,18 +178,21 @@ def grade_upload(root: Path, results: Path, started: float) -> list[str]:
     from grader.config import load_rubric
     from grader.report import RESULTS_NAME, summary_lines
 
+    from grader.session import configure_process
+
     config = json.loads((root / "source" / CONFIG_NAME).read_text(encoding="utf-8"))
     visibility = str(config.get("visibility", "visible"))
     data = prepare(root)
     out = root / OUTPUT_DIR
-    settings = DEFAULT.with_(out_dir=out, data_dir=data, device="cpu", reference_path=root / "source" / REFERENCE_NAME,
+    settings = DEFAULT.with_(out_dir=out, data_dir=data, device=Device.CPU, reference_path=root / "source" / REFERENCE_NAME,
                              time_limit_s=float(config.get("time_limit_s", DEFAULT_TIME_LIMIT_S)))
+    configure_process(settings.threads)  # this is the entry point of Gradescope's grading process
     metadata = read_metadata(root / "submission_metadata.json")
     with tempfile.TemporaryDirectory(prefix="ex4-gradescope-upload-") as tmp:
         try:
             upload = collect_upload(root / "submission", Path(tmp) / UPLOAD_NAME, settings.zip_limits)
         except SubmissionRejected as exc:
-            from grader.report import write_outputs
+            from grader.outfiles import write_outputs
 
             result = rejected(UPLOAD_NAME[:-4], exc.reason, exc.flag, load_rubric(settings.rubric_path))
             write_outputs(result, out)
