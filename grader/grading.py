@@ -15,6 +15,7 @@ from grader import outfiles
 from grader.config import Rubric, Settings, load_rubric
 from grader.errors import GraderError, SubmissionRejected
 from grader.flags import Flag
+from grader.report import verdict_text
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student as StudentName
 from grader.session import GradingSession, SessionOutcome
 
@@ -125,7 +126,7 @@ def assemble(intake: Intake, stem: str, outcome: SessionOutcome, settings: Setti
                      "process with resource limits only.")
     return GradingResult(
         stem=stem, student=intake.student, graded=True,
-        verdict=verdict(checks, outcome.manual, outcome.import_error is not None,
+        verdict=verdict_text(checks, outcome.manual, outcome.import_error is not None,
                         settings.time_limit_s if outcome.not_run else None),
         checks=tuple(checks), manual=outcome.manual, flags=tuple(dict.fromkeys(flags)), notes=tuple(notes),
         figures=tuple(outcome.figures), seed=seed, timings=timings, task_titles=rubric.tasks,
@@ -154,23 +155,6 @@ def environment_notes(info: dict[str, Any], checks: list[CheckResult]) -> list[s
         notes.append("Your code does not define " + ", ".join(lent) + ": the template gives "
                      + ("these" if len(lent) > 1 else "it") + ", and the grader used the template's.")
     return notes
-
-
-def verdict(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_failed: bool = False,
-            time_limit_s: float | None = None) -> str:
-    """One sentence on the outcome; `time_limit_s` when the run reached that limit and left checks out."""
-    auto = sum(c.points for c in checks)
-    auto_max = sum(c.max_points for c in checks)
-    passed = sum(c.status == "passed" for c in checks)
-    text = f"Graded: {auto:g} of {auto_max:g} automatic points ({passed} of {len(checks)} checks passed)"
-    if import_failed:
-        text += "; your module could not be imported, so no check could run"
-    if time_limit_s is not None:
-        text += f"; grading reached its time limit of {time_limit_s:g} s, so the remaining checks were not run"
-    waiting = [m for m in manual if m.points is None]
-    if waiting:
-        text += f"; {len(waiting)} written answers ({sum(m.max_points for m in waiting):g} points) await a TA"
-    return text + "."
 
 
 def collect_answers(student: Any, rubric: Rubric) -> tuple[ManualItem, ...]:

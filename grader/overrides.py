@@ -132,8 +132,8 @@ def apply_overrides(result: GradingResult, overrides: list[Override]) -> Grading
                    for m in result.manual)
     changed = replace(result, manual=manual)
     if result.graded:
-        from grader.grading import verdict
+        from grader.report import verdict_text
 
-        changed = replace(changed, verdict=verdict(list(result.checks), manual, Flag.IMPORT_ERROR in result.flags,
+        changed = replace(changed, verdict=verdict_text(list(result.checks), manual, Flag.IMPORT_ERROR in result.flags,
                                                    result.time_limit_s))
     return changed

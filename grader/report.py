@@ -378,7 +378,39 @@ def format_points(value: float | None) -> str:
     return "0" if text == "-0" else text
 
 
-# --- terminal -----------------------------------------------------------------------------
+# --- text: the verdict, the terminal, Moodle's feedback comment ------------------------------
+
+
+def verdict_text(checks: list[CheckResult], manual: tuple[ManualItem, ...], import_failed: bool = False,
+                 time_limit_s: float | None = None) -> str:
+    """One sentence on the outcome; `time_limit_s` when the run reached that limit and left checks out."""
+    auto = sum(c.points for c in checks)
+    auto_max = sum(c.max_points for c in checks)
+    passed = sum(c.status == "passed" for c in checks)
+    text = f"Graded: {auto:g} of {auto_max:g} automatic points ({passed} of {len(checks)} checks passed)"
+    if import_failed:
+        text += "; your module could not be imported, so no check could run"
+    if time_limit_s is not None:
+        text += f"; grading reached its time limit of {time_limit_s:g} s, so the remaining checks were not run"
+    waiting = [m for m in manual if m.points is None]
+    if waiting:
+        text += f"; {len(waiting)} written answers ({sum(m.max_points for m in waiting):g} points) await a TA"
+    return text + "."
+
+
+def feedback_lines(result: GradingResult) -> list[str]:
+    """The feedback comment for Moodle, as plain lines: total, tasks, verdict, TA comments, the report."""
+    lines = [f"Exercise 4: {format_points(result.score)} of {format_points(result.max_score)} points."]
+    if result.graded:
+        totals = result.task_totals()
+        lines.append("; ".join(f"Task {n}: {format_points(totals.get(n, 0.0))}/{format_points(m)}"
+                               for n, m in result.task_max.items()))
+    lines.append(result.verdict)
+    lines.extend(f"{m.id}: {m.comment}" for m in result.manual if m.comment)
+    lines.append("Details: the attached report.html.")
+    return lines
+
+
 
 
 def summary_lines(result: GradingResult) -> list[str]:

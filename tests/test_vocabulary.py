@@ -66,7 +66,7 @@ def test_worker_failure_kinds_are_named():
 
 
 def test_overrides_keep_the_time_limit_and_import_sentences_of_a_verdict():
-    from grader.grading import verdict
+    from grader.report import verdict_text as verdict
 
     check = CheckResult("test_a", "3.1", "A", 0.0, 1.0, "failed", "not run")
     manual = (ManualItem("q1", "1", "Why?", 2.0, "because"),)

@@ -52,12 +52,12 @@ from grader.batch.cache import settings_from_json, settings_to_json
 from grader.batch.child import DEFAULT_GRADE, DEFAULT_TIMEOUT_S, GradeFn, child_time_limit
 from grader.batch.dask import DaskExecutor
 from grader.batch.local import LocalExecutor, default_workers
-from grader.batch.outputs import Entry, feedback_lines, grades_csv
+from grader.batch.outputs import Entry, grades_csv
 from grader.batch.plan import RESERVED, Item, plan
 from grader.batch.run import BatchSummary, Executor, Progress, run_batch
 
 __all__ = [
     "BatchSummary", "DEFAULT_GRADE", "DEFAULT_TIMEOUT_S", "DaskExecutor", "Entry", "Executor", "GradeFn", "Item",
-    "LocalExecutor", "Progress", "RESERVED", "child_time_limit", "default_workers", "feedback_lines", "grades_csv",
+    "LocalExecutor", "Progress", "RESERVED", "child_time_limit", "default_workers", "grades_csv",
     "plan", "run_batch", "settings_from_json", "settings_to_json",
 ]

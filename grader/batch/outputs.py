@@ -19,6 +19,7 @@ from grader.batch.plan import Item
 from grader.errors import GraderError
 from grader.flags import Flag
 from grader.outfiles import write_atomic
+from grader.report import feedback_lines
 from grader.scoring import GradingResult
 
 RUN_FAILED = frozenset({Flag.GRADER_ERROR, Flag.TIMEOUT})
@@ -171,21 +172,6 @@ def write_term_outputs(entries: tuple[Entry, ...], out: Path, upload: MoodleUplo
     if upload is not None:
         outputs["worksheet"] = upload.sheet.write(out / "moodle" / upload.sheet.path.name)
     return outputs, warnings, moodle_lines
-
-
-def feedback_lines(result: GradingResult) -> list[str]:
-    """The feedback comment for Moodle, as plain lines: total, tasks, verdict, TA comments, the report."""
-    from grader.report import format_points
-
-    lines = [f"Exercise 4: {format_points(result.score)} of {format_points(result.max_score)} points."]
-    if result.graded:
-        totals = result.task_totals()
-        lines.append("; ".join(f"Task {n}: {format_points(totals.get(n, 0.0))}/{format_points(m)}"
-                               for n, m in result.task_max.items()))
-    lines.append(result.verdict)
-    lines.extend(f"{m.id}: {m.comment}" for m in result.manual if m.comment)
-    lines.append("Details: the attached report.html.")
-    return lines
 
 
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
