@@ -394,3 +394,26 @@ def test_a_passed_check_shows_the_reading_it_recognised(make_result: MakeResult)
     result = replace(base, checks=(check, *base.checks[1:]))
     assert "Recognised: each map min-max scaled." in render_report(result, {})
     assert result_from_json(result_to_json(result)).checks[0].reading == check.reading
+
+
+def test_the_grader_s_own_figures_are_palette_pngs_a_third_the_size(monkeypatch):
+    """Reports embed their figures and Moodle's feedback zip holds one report per student (#11)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from grader import figures
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:56, 0:56] / 56.0
+    smooth = np.stack([np.sin(3 * xx + k) * np.cos(2 * yy - k) for k in range(16)])  # maps look like this, not noise
+    acts = {name: (smooth + 0.05 * rng.standard_normal(smooth.shape))[None].astype(np.float32)
+            for name in ("layer1", "layer2", "layer3")}
+    photo = rng.standard_normal((3, 224, 224)).astype(np.float32) * 0.2
+    small = figures.activation_grid(acts, photo)
+    monkeypatch.setattr(figures, "palette_png", lambda png: png)
+    full = figures.activation_grid(acts, photo)
+    assert Image.open(io.BytesIO(small)).mode == "P"
+    assert Image.open(io.BytesIO(small)).size == Image.open(io.BytesIO(full)).size
+    assert len(small) < 0.5 * len(full), (len(small), len(full))
