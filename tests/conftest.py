@@ -45,3 +45,23 @@ def make_submission(tmp_path: Path) -> Callable[..., Path]:
         return build_submission(tmp_path / "zips" / name, code, code_name, pdf)
 
     return make
+
+
+# ---------------------------------------------------------------------- sandbox (tests of the worker's sandbox)
+
+
+@pytest.fixture
+def watch_namespaces(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The PID namespaces of every sandbox killed during the test, noted just before the kill."""
+    from grader.sandbox import Worker
+    from tests.helpers import sandbox_namespaces
+
+    seen: set[str] = set()
+    kill = Worker.kill
+
+    def noting_kill(self: Worker) -> None:
+        seen.update(sandbox_namespaces(self))
+        kill(self)
+
+    monkeypatch.setattr(Worker, "kill", noting_kill)
+    return seen

@@ -14,17 +14,9 @@ import pytest
 from grader import sandbox
 from grader.config import CHECKS_DIR, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH, Limits, MiB
 from grader.sandbox import FALLBACK_ISOLATION, SLOT_UID_BASE, SLOTS, Slot, Worker, WorkerSpec, bubblewrap
+from tests.helpers import leftovers, require_bubblewrap, sandbox_namespaces
 
-MARKER = b"ex4-hostile-marker"
 needs_bwrap = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux's")
-
-
-def require_bubblewrap() -> None:
-    """On Linux the set-up installs bubblewrap: if it cannot run, the tests that prove it fail."""
-    if sys.platform.startswith("linux"):
-        assert bubblewrap() is not None, "bubblewrap cannot run here (install it: `make setup` does)"
-    else:
-        pytest.skip("the sandbox is Linux's")
 
 PROBE_MODULE = '''
 import os, socket, subprocess, sys
@@ -82,45 +74,6 @@ def spawn_daemon():
     os.wait()
     return True
 '''
-
-
-def leftovers(namespaces: set[str]) -> list[str]:
-    """Live host processes in one of the given PID namespaces, or with the corpus's marker in their command line."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            ns = os.readlink(f"/proc/{entry}/ns/pid")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state in "ZX":
-            continue  # dead, waiting for its parent to read its exit status
-        if ns in namespaces or MARKER in cmdline:
-            shown = cmdline.replace(b"\0", b" ")[:120]
-            found.append(f"{entry} ({ns}): {shown!r}")
-    return found
-
-
-def sandbox_namespaces(worker: Worker) -> set[str]:
-    """The PID namespaces of a running worker's sandbox (its bwrap's children)."""
-    return sandbox.sandbox_namespaces(worker.proc.pid) if worker.proc is not None else set()
-
-
-@pytest.fixture
-def watch_namespaces(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """The PID namespaces of every sandbox killed during the test, noted just before the kill."""
-    seen: set[str] = set()
-    kill = Worker.kill
-
-    def noting_kill(self: Worker) -> None:
-        seen.update(sandbox_namespaces(self))
-        kill(self)
-
-    monkeypatch.setattr(Worker, "kill", noting_kill)
-    return seen
 
 
 @pytest.fixture(scope="module")
