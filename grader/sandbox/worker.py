@@ -92,6 +92,7 @@ class Worker:
         return True
 
     def _launch(self) -> None:
+        """Start a worker process (under bubblewrap on a slot of its own where it runs) and open its channel."""
         spec, limits = self.spec, self.spec.limits
         lib = worker_library(spec.workdir)
         request_r, request_w = os.pipe()
