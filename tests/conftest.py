@@ -64,3 +64,23 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("FAKE_GRADER_LOG", str(tmp_path / "calls.log"))
     return fake_grade
+
+
+# ---------------------------------------------------------------------- sandbox (tests of the worker's sandbox)
+
+
+@pytest.fixture
+def watch_namespaces(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The PID namespaces of every sandbox killed during the test, noted just before the kill."""
+    from grader.sandbox import Worker
+    from tests.helpers import sandbox_namespaces
+
+    seen: set[str] = set()
+    kill = Worker.kill
+
+    def noting_kill(self: Worker) -> None:
+        seen.update(sandbox_namespaces(self))
+        kill(self)
+
+    monkeypatch.setattr(Worker, "kill", noting_kill)
+    return seen

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------- batch: a term, its outputs, Moodle files
-
 import csv
 import json
 import os
+import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from grader.config import DEFAULT, Settings
 from grader.example import build_submission, build_zip
+
+
+# --------------------------------------------------------------------------- batch: a term, its outputs, Moodle files
+
 
 FAKE_CHILD = "tests.fake_grade:grade_child"
 """The fake grader (tests/fake_grade.py) as the batch's child processes run it."""
@@ -110,3 +115,64 @@ def zip_folder(folder: Path, dest: Path) -> Path:
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
     return dest
+
+
+# ---------------------------------------------------------------------- sandbox (tests of the worker's sandbox)
+
+
+MARKER = b"ex4-hostile-marker"
+"""In the command line of every process the hostile corpus starts, so that one left behind is found."""
+
+TASK12 = ("test_conv_relu_stride1", "test_hand_computed_stride1", "test_conv_relu_stride_padding",
+          "test_hand_computed_stride2", "test_conv_output_size", "test_receptive_field_stride1", "test_rf_answer_a",
+          "test_receptive_field_strided_dilated", "test_rf_answer_b")
+"""The checks of Task 1 and 2, all that the corpus runs."""
+
+
+def require_bubblewrap() -> None:
+    """On Linux the set-up installs bubblewrap: if it cannot run, the tests that prove it fail."""
+    from grader.sandbox import bubblewrap
+
+    if sys.platform.startswith("linux"):
+        assert bubblewrap() is not None, "bubblewrap cannot run here (install it: `make setup` does)"
+    else:
+        pytest.skip("the sandbox is Linux's")
+
+
+def leftovers(namespaces: set[str]) -> list[str]:
+    """Live host processes in one of the given PID namespaces, or with the corpus's marker in their command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            ns = os.readlink(f"/proc/{entry}/ns/pid")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state in "ZX":
+            continue  # dead, waiting for its parent to read its exit status
+        if ns in namespaces or MARKER in cmdline:
+            shown = cmdline.replace(b"\0", b" ")[:120]
+            found.append(f"{entry} ({ns}): {shown!r}")
+    return found
+
+
+def sandbox_namespaces(worker: Any) -> set[str]:
+    """The PID namespaces of a running worker's sandbox (its bwrap's children)."""
+    from grader import sandbox
+
+    return sandbox.sandbox_namespaces(worker.proc.pid) if worker.proc is not None else set()
+
+
+def core() -> str:
+    """The reference's Task 1 and 2."""
+    from tests.conftest import REFERENCE
+
+    source = REFERENCE.read_text(encoding="utf-8")
+    source = source[: source.index("# Task 3:")]
+    # Task 1 and 2 need torch only; leaving out the heavy imports saves seconds on every worker start.
+    for heavy in ("import torchvision\n", "from matplotlib.figure import Figure\n", "from torchvision import transforms\n"):
+        source = source.replace(heavy, "")
+    return source

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from grader import sandbox
+from grader.sandbox import keyrings
+from grader.sandbox import worker as sandbox_worker
 
 SLOT_ENV = "EX4_TEST_SLOT"
 """The slot a batch child graded by `grade_on_pinned_slot` takes (a test sets it)."""
@@ -52,7 +54,7 @@ def grade_on_pinned_slot(zip_path: Path, settings: Any) -> Any:
     """A batch child's grading function: grade_submission with the slot pinned to $EX4_TEST_SLOT."""
     from grader.grading import grade_submission
 
-    sandbox.Slot = pinned_slot(int(os.environ[SLOT_ENV]))  # type: ignore[misc]
+    sandbox_worker.Slot = pinned_slot(int(os.environ[SLOT_ENV]))  # type: ignore[misc]
     return grade_submission(zip_path, settings)
 
 
@@ -71,9 +73,9 @@ def keys_of(uid: int) -> dict[str, int]:
         try:
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
-            for name, spec in (("user", sandbox.KEY_SPEC_USER_KEYRING), ("user-session", sandbox.KEY_SPEC_USER_SESSION_KEYRING)):
+            for name, spec in (("user", keyrings.KEY_SPEC_USER_KEYRING), ("user-session", keyrings.KEY_SPEC_USER_SESSION_KEYRING)):
                 # KEYCTL_READ on a keyring returns its key serials' size in bytes (4 each).
-                size = libc.syscall(sandbox.SYS_KEYCTL, KEYCTL_READ, ctypes.c_long(spec), None, ctypes.c_long(0))
+                size = libc.syscall(keyrings.SYS_KEYCTL, KEYCTL_READ, ctypes.c_long(spec), None, ctypes.c_long(0))
                 counts[name] = size // 4 if size >= 0 else -ctypes.get_errno()
             os.write(write, json.dumps(counts).encode())
         finally:
@@ -95,7 +97,7 @@ def add_key_as(uid: int, description: str, payload: bytes) -> None:
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
             serial = libc.syscall(248, b"user", description.encode(), payload, ctypes.c_size_t(len(payload)),
-                                  ctypes.c_long(sandbox.KEY_SPEC_USER_KEYRING))
+                                  ctypes.c_long(keyrings.KEY_SPEC_USER_KEYRING))
             code = 0 if serial > 0 else 2
         finally:
             os._exit(code)
@@ -106,6 +108,6 @@ def add_key_as(uid: int, description: str, payload: bytes) -> None:
 def in_own_session_keyring(description: str) -> bool:
     """Whether this process's session keyring holds a user key of that description."""
     libc = ctypes.CDLL(None, use_errno=True)
-    found = libc.syscall(sandbox.SYS_KEYCTL, KEYCTL_SEARCH, ctypes.c_long(KEY_SPEC_SESSION_KEYRING), b"user",
+    found = libc.syscall(keyrings.SYS_KEYCTL, KEYCTL_SEARCH, ctypes.c_long(KEY_SPEC_SESSION_KEYRING), b"user",
                          description.encode(), ctypes.c_long(0))
     return found > 0

@@ -22,10 +22,7 @@ from grader.outfiles import write_outputs
 from grader.report import REPORT_CAP, RESULTS_CAP
 from grader.scoring import CheckResult, GradingResult, ManualItem, Student
 from tests.conftest import REFERENCE
-
-TASK12 = ("test_conv_relu_stride1", "test_hand_computed_stride1", "test_conv_relu_stride_padding",
-          "test_hand_computed_stride2", "test_conv_output_size", "test_receptive_field_stride1", "test_rf_answer_a",
-          "test_receptive_field_strided_dilated", "test_rf_answer_b")
+from tests.helpers import TASK12
 
 
 def test_outputs_stay_under_their_caps_whatever_the_texts(tmp_path: Path) -> None:

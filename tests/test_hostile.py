@@ -30,13 +30,10 @@ from grader.outfiles import LOG_CAP
 from grader.report import REPORT_CAP, RESULTS_CAP
 from grader.sandbox import bubblewrap
 from tests.conftest import REFERENCE
-from tests.test_sandbox import leftovers, watch_namespaces  # noqa: F401 - a fixture
+from tests.helpers import TASK12, core, leftovers
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 CASES = sorted(p.name for p in HOSTILE.iterdir() if (p / "expect.toml").exists())
-TASK12 = ("test_conv_relu_stride1", "test_hand_computed_stride1", "test_conv_relu_stride_padding",
-          "test_hand_computed_stride2", "test_conv_output_size", "test_receptive_field_stride1", "test_rf_answer_a",
-          "test_receptive_field_strided_dilated", "test_rf_answer_b")
 CANARIES = "/tmp/ex4-hostile-canary*"
 LOOPBACK_PORT = 47613
 """The network case connects here (127.0.0.1 only); the test listens on the host's side."""
@@ -49,16 +46,6 @@ pytestmark = [pytest.mark.slow,
 def _bubblewrap_runs() -> None:
     # On Linux the set-up installs bubblewrap: if it cannot run, that is a failure to see, not a skip.
     assert bubblewrap() is not None, "bubblewrap cannot run here (install it: `make setup` does)"
-
-
-def core() -> str:
-    """The reference's Task 1 and 2."""
-    source = REFERENCE.read_text(encoding="utf-8")
-    source = source[: source.index("# Task 3:")]
-    # Task 1 and 2 need torch only; leaving out the heavy imports saves seconds on every worker start.
-    for heavy in ("import torchvision\n", "from matplotlib.figure import Figure\n", "from torchvision import transforms\n"):
-        source = source.replace(heavy, "")
-    return source
 
 
 def corpus_settings(tmp_path: Path, limits: dict[str, float] | None = None) -> Settings:

@@ -13,18 +13,13 @@ import pytest
 
 from grader import sandbox
 from grader.config import CHECKS_DIR, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH, Limits, MiB
+from grader.errors import WorkerError
 from grader.sandbox import FALLBACK_ISOLATION, SLOT_UID_BASE, SLOTS, Slot, Worker, WorkerSpec, bubblewrap
+from grader.sandbox import bwrap, launch, limits
+from grader.sandbox import worker as sandbox_worker
+from tests.helpers import leftovers, require_bubblewrap, sandbox_namespaces
 
-MARKER = b"ex4-hostile-marker"
 needs_bwrap = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux's")
-
-
-def require_bubblewrap() -> None:
-    """On Linux the set-up installs bubblewrap: if it cannot run, the tests that prove it fail."""
-    if sys.platform.startswith("linux"):
-        assert bubblewrap() is not None, "bubblewrap cannot run here (install it: `make setup` does)"
-    else:
-        pytest.skip("the sandbox is Linux's")
 
 PROBE_MODULE = '''
 import os, socket, subprocess, sys
@@ -82,45 +77,6 @@ def spawn_daemon():
     os.wait()
     return True
 '''
-
-
-def leftovers(namespaces: set[str]) -> list[str]:
-    """Live host processes in one of the given PID namespaces, or with the corpus's marker in their command line."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            ns = os.readlink(f"/proc/{entry}/ns/pid")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state in "ZX":
-            continue  # dead, waiting for its parent to read its exit status
-        if ns in namespaces or MARKER in cmdline:
-            shown = cmdline.replace(b"\0", b" ")[:120]
-            found.append(f"{entry} ({ns}): {shown!r}")
-    return found
-
-
-def sandbox_namespaces(worker: Worker) -> set[str]:
-    """The PID namespaces of a running worker's sandbox (its bwrap's children)."""
-    return sandbox.sandbox_namespaces(worker.proc.pid) if worker.proc is not None else set()
-
-
-@pytest.fixture
-def watch_namespaces(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """The PID namespaces of every sandbox killed during the test, noted just before the kill."""
-    seen: set[str] = set()
-    kill = Worker.kill
-
-    def noting_kill(self: Worker) -> None:
-        seen.update(sandbox_namespaces(self))
-        kill(self)
-
-    monkeypatch.setattr(Worker, "kill", noting_kill)
-    return seen
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +248,7 @@ def test_without_a_slot_uid_the_process_cap_is_set_inside_the_namespace(tmp_path
     require_bubblewrap()
     bw = bubblewrap()
     assert bw is not None
-    monkeypatch.setattr(sandbox, "bubblewrap", lambda: sandbox.Bubblewrap(bw.bwrap, None))
+    monkeypatch.setattr(sandbox_worker, "bubblewrap", lambda: sandbox.Bubblewrap(bw.bwrap, None))
     (tmp_path / "module").mkdir()
     (tmp_path / "module" / "exercise4.py").write_text(PROBE_MODULE)
     worker = Worker(WorkerSpec(tmp_path / "module", tmp_path / "work", Limits(call_timeout_s=20, max_processes=48)))
@@ -320,7 +276,7 @@ def test_a_sandbox_that_cannot_start_stops_grading_and_blames_no_student(
 
     require_bubblewrap()
     argv = sandbox.bwrap_argv
-    monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a, **k: [*argv(*a, **k), "--no-such-bubblewrap-option"])
+    monkeypatch.setattr(launch, "bwrap_argv", lambda *a, **k: [*argv(*a, **k), "--no-such-bubblewrap-option"])
     zip_path = make_submission(REFERENCE_PATH.read_text(encoding="utf-8"))
     settings = replace(DEFAULT, out_dir=tmp_path / "reports", only=("test_conv_relu_stride1",))
     with pytest.raises(SandboxError) as raised:
@@ -353,11 +309,11 @@ def test_a_failed_restart_reports_only_its_own_output(tmp_path: Path, monkeypatc
         worker.kill()
         assert "STUDENT-SAYS" in worker.log.text()
         argv = sandbox.bwrap_argv
-        monkeypatch.setattr(sandbox, "bwrap_argv", lambda *a, **k: [*argv(*a, **k), "--no-such-bubblewrap-option"])
+        monkeypatch.setattr(launch, "bwrap_argv", lambda *a, **k: [*argv(*a, **k), "--no-such-bubblewrap-option"])
         worker.ensure_started()
         assert worker.start_error is not None and "no-such-bubblewrap-option" in worker.start_error
         assert "STUDENT-SAYS" not in worker.start_error
-        with pytest.raises(sandbox.WorkerError):
+        with pytest.raises(WorkerError):
             worker.request({"op": "call", "name": "x", "args": []}, 5, "x")
     finally:
         worker.kill()
@@ -368,8 +324,8 @@ def test_a_failed_restart_reports_only_its_own_output(tmp_path: Path, monkeypatc
 
 def test_fallback_without_bubblewrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     sandbox.bubblewrap.cache_clear()
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    monkeypatch.setattr(sandbox.os.path, "exists", lambda path: False)
+    monkeypatch.setattr(bwrap.shutil, "which", lambda name: None)
+    monkeypatch.setattr(bwrap.os.path, "exists", lambda path: False)
     try:
         assert bubblewrap() is None
         worker = Worker(WorkerSpec(tmp_path, tmp_path / "w", Limits()))
@@ -380,7 +336,7 @@ def test_fallback_without_bubblewrap(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_fallback_when_not_linux(monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox.bubblewrap.cache_clear()
-    monkeypatch.setattr(sandbox.sys, "platform", "darwin")
+    monkeypatch.setattr(bwrap.sys, "platform", "darwin")
     try:
         assert bubblewrap() is None
     finally:
@@ -393,10 +349,10 @@ def test_without_a_sandbox_the_process_budget_comes_on_top_of_the_users_threads(
 
     mine = sandbox.tasks_of(os.getuid())
     assert f"/proc/{os.getpid()}/task/{threading.get_native_id()}" in mine
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(limits.os, "geteuid", lambda: 0)
     assert sandbox.fallback_nproc(64) is None, "root is never limited"
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(sandbox, "tasks_of", lambda uid: ["t"] * 300)  # a TA's desktop
+    monkeypatch.setattr(limits.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(limits, "tasks_of", lambda uid: ["t"] * 300)  # a TA's desktop
     assert sandbox.fallback_nproc(64) == 364
 
 

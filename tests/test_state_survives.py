@@ -23,12 +23,14 @@ from typing import Any
 
 import pytest
 
-from grader import sandbox, seccomp
+from grader import sandbox
+from grader.sandbox import bwrap, seccomp
+from grader.sandbox import worker as sandbox_worker
 from grader.config import DEFAULT, Limits, Settings
 from tests.conftest import DATA
 from tests.state_util import (SLOT_ENV, add_key_as, free_slot, holding, in_own_session_keyring, keys_of,
                               pinned_slot)
-from tests.test_sandbox import MARKER, leftovers, require_bubblewrap, watch_namespaces  # noqa: F401 - a fixture
+from tests.helpers import TASK12, core, leftovers, require_bubblewrap
 
 STATE = DATA / "state_leak"
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="slot uids (and their keyrings) exist for a root grader only")
@@ -86,7 +88,7 @@ def run_filtered(tmp_path: Path, setpriv: bool) -> dict[str, Any]:
         (tmp_path / sub).mkdir()
         (tmp_path / sub).chmod(0o755)
     uid = sandbox.SLOT_UID_BASE + free_slot()
-    sandbox._write_etc(tmp_path / "etc", uid)
+    bwrap.write_etc(tmp_path / "etc", uid)
     tmp_path.chmod(0o755)
     fd = seccomp.program_fd()
     try:
@@ -154,7 +156,7 @@ def test_a_slot_uids_keyrings_are_cleared_before_and_after_its_worker(tmp_path: 
     """A key some earlier grader left on the slot (say one without the filter) is gone when the next worker starts."""
     require_bubblewrap()
     index = free_slot()
-    monkeypatch.setattr(sandbox, "Slot", pinned_slot(index))
+    monkeypatch.setattr(sandbox_worker, "Slot", pinned_slot(index))
     uid = sandbox.SLOT_UID_BASE + index
     add_key_as(uid, "ex4-left-behind", b"secret")
     assert keys_of(uid)["user"] >= 1
@@ -177,15 +179,7 @@ def _zip(path: Path, code: str) -> Path:
     return path
 
 
-def _core() -> str:
-    from tests.test_hostile import core
-
-    return core()
-
-
 def _settings(out: Path, **limits: float) -> Settings:
-    from tests.test_hostile import TASK12
-
     chosen: dict[str, Any] = {"call_timeout_s": 10, "total_timeout_s": 120, "import_timeout_s": 60, **limits}
     return replace(DEFAULT, out_dir=out, seed=11, only=TASK12, device="cpu", limits=Limits(**chosen))
 
@@ -209,10 +203,10 @@ def test_nothing_one_submission_leaves_is_found_by_the_next_on_its_slot(tmp_path
 
     require_bubblewrap()
     index = free_slot()
-    monkeypatch.setattr(sandbox, "Slot", pinned_slot(index))
+    monkeypatch.setattr(sandbox_worker, "Slot", pinned_slot(index))
     channels = (STATE / "channels.py").read_text(encoding="utf-8")
     writer = _zip(tmp_path / "zips" / "Schreiber-111111.zip",
-                  _core() + "\n" + channels + (STATE / "writer.py").read_text(encoding="utf-8"))
+                  core() + "\n" + channels + (STATE / "writer.py").read_text(encoding="utf-8"))
     reader = _zip(tmp_path / "zips" / "Leser-222222.zip", channels + (STATE / "reader.py").read_text(encoding="utf-8"))
     out = tmp_path / "reports"
 
