@@ -92,6 +92,7 @@ def assemble(intake: Intake, stem: str, outcome: SessionOutcome, settings: Setti
              timings: dict[str, float]) -> GradingResult:
     """The result of a graded submission from what its session found: flags, notes, verdict. No side effects."""
     from grader.sandbox import FALLBACK_ISOLATION
+    from grader.sandbox.messages import import_failed
 
     notes = list(intake.notes)
     flags = list(intake.flags)
@@ -99,7 +100,7 @@ def assemble(intake: Intake, stem: str, outcome: SessionOutcome, settings: Setti
     if outcome.import_error is not None:
         err = outcome.import_error
         flags.append(Flag.IMPORT_ERROR)
-        notes.append(f"Importing your module failed: {err.get('type', '')}: {err.get('message', '')}")
+        notes.append(import_failed(err).message)
     if outcome.not_run:
         late = set(outcome.not_run)
         checks = [replace(c, message=time_limit_text(settings.time_limit_s)) if c.id in late else c for c in checks]

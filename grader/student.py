@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.errors import WorkerError
+from grader.errors import WorkerError, WorkerFailure
 from grader.sandbox import Worker
 
 
@@ -108,7 +108,7 @@ class Student:
         missing = [n for n in names if not self.has(n)]
         if self.worker.import_error is not None:
             err = self.worker.import_error
-            raise WorkerError(f"Importing your module failed, so nothing could be checked: {error_text(err)}", "import")
+            raise WorkerError(f"Importing your module failed, so nothing could be checked: {error_text(err)}", WorkerFailure.IMPORT)
         if missing:
             raise CheckFailed(f"Your module does not define {', '.join(missing)}.")
 

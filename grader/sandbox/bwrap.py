@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.config import CHECKS_DIR, MiB, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH
+from grader.config import CHECKS_DIR, Device, MiB, PACKAGE_DIR, PROJECT_DIR, REFERENCE_PATH
 from grader.sandbox import seccomp
 
 TMP_BYTES = 512 * MiB
@@ -128,7 +128,7 @@ def bwrap_argv(bw: Bubblewrap, uid: int, module_dir: Path, lib_dir: Path, etc_di
     for parent in ("/sys", "/sys/devices", "/sys/devices/system"):
         argv += ["--perms", "0755", "--dir", parent]
     argv += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
-    if device == "cuda":
+    if device == Device.CUDA:
         for node in sorted(Path("/dev").glob("nvidia*")):
             argv += ["--dev-bind-try", str(node), str(node)]
         argv += ["--ro-bind-try", "/sys/bus/pci", "/sys/bus/pci", "--ro-bind-try", "/sys/module/nvidia", "/sys/module/nvidia"]
@@ -180,7 +180,7 @@ def bubblewrap() -> Bubblewrap | None:
         write_etc(root / "etc", uid)
         code = "import os, sys; sys.exit(0 if os.getuid() != 0 and os.path.isdir('/sandbox/lib') else 3)"
         filter_fd = seccomp.program_fd() if seccomp.SUPPORTED else None
-        argv = [*bwrap_argv(bw, uid, root / "module", root / "lib", root / "etc", "cpu", seccomp_fd=filter_fd),
+        argv = [*bwrap_argv(bw, uid, root / "module", root / "lib", root / "etc", Device.CPU, seccomp_fd=filter_fd),
                 sys.executable, "-I", "-c", code]
         try:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

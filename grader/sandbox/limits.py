@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grader.config import Limits
+from grader.config import Device, Limits
 from grader.sandbox import seccomp
 from grader.sandbox.keyrings import join_fresh_session_keyring, libc
 from grader.sandbox.procfs import tasks_of
@@ -40,7 +40,7 @@ def limit_resources(limits: Limits, device: str, cgroup_procs: tuple[str, ...] =
     cpu = int(limits.total_timeout_s * 4) + 60
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     # CUDA reserves huge address ranges, so the address-space cap is for CPU workers only.
-    if device == "cpu":
+    if device == Device.CPU:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     if nproc is not None:
         try:
@@ -74,6 +74,6 @@ def scrubbed_env(home: Path, threads: int, device: str, tmp: Path | None = None)
         "MKL_NUM_THREADS": str(threads),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
-        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0") if device == "cuda" else "",
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0") if device == Device.CUDA else "",
     }
     return env

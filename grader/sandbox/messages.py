@@ -7,8 +7,8 @@ import os
 import signal
 from typing import Any
 
-from grader.config import GiB, MiB, Limits
-from grader.errors import WorkerError
+from grader.config import Device, GiB, MiB, Limits
+from grader.errors import WorkerError, WorkerFailure
 from grader.sandbox import seccomp
 from grader.sandbox.bwrap import TMP_BYTES, Bubblewrap
 from grader.sandbox.slots import SLOT_UID_BASE
@@ -21,19 +21,19 @@ _SIGNAL_HINTS = {"SIGKILL": ", most likely for using too much memory or time", "
 
 
 def hung(what: str, seconds: float) -> WorkerError:
-    return WorkerError(f"Your code did not finish {what} within {seconds:.0f} seconds and was stopped.", "timeout")
+    return WorkerError(f"Your code did not finish {what} within {seconds:.0f} seconds and was stopped.", WorkerFailure.TIMEOUT)
 
 
 def ended(what: str, exit_text: str) -> WorkerError:
-    return WorkerError(f"Your code ended the worker process while {what} ({exit_text}).", "crash")
+    return WorkerError(f"Your code ended the worker process while {what} ({exit_text}).", WorkerFailure.CRASH)
 
 
 def unreadable(what: str, why: Exception) -> WorkerError:
-    return WorkerError(f"The worker's reply while {what} could not be read: {why}.", "protocol")
+    return WorkerError(f"The worker's reply while {what} could not be read: {why}.", WorkerFailure.PROTOCOL)
 
 
 def not_a_reply(what: str) -> WorkerError:
-    return WorkerError(f"The worker's reply while {what} was not a reply.", "protocol")
+    return WorkerError(f"The worker's reply while {what} was not a reply.", WorkerFailure.PROTOCOL)
 
 
 def budget_used(total_s: float) -> WorkerError:
@@ -43,19 +43,19 @@ def budget_used(total_s: float) -> WorkerError:
 
 def import_failed(err: dict[str, Any]) -> WorkerError:
     """The error of every request after the student's module failed to import (`err` as the worker reported it)."""
-    return WorkerError(f"Importing your module failed: {err.get('type', '')}: {err.get('message', '')}", "import")
+    return WorkerError(f"Importing your module failed: {err.get('type', '')}: {err.get('message', '')}", WorkerFailure.IMPORT)
 
 
 def import_error(exc: WorkerError) -> dict[str, Any]:
     """An import that killed or hung its worker, as the error the worker would have reported."""
-    return {"type": {"timeout": "TimeoutError", "crash": "WorkerEnded"}.get(exc.kind, "WorkerError"),
+    return {"type": {WorkerFailure.TIMEOUT: "TimeoutError", WorkerFailure.CRASH: "WorkerEnded"}.get(exc.kind, "WorkerError"),
             "message": exc.message, "traceback": ""}
 
 
 def not_ready(exc: WorkerError, exit_text: str, timeout_s: float) -> str:
     """Why the worker sent no hello, in words."""
-    return {"crash": f"the worker process ended before it was ready ({exit_text})",
-            "timeout": f"the worker was not ready within {timeout_s:.0f} s"}.get(exc.kind, exc.message)
+    return {WorkerFailure.CRASH: f"the worker process ended before it was ready ({exit_text})",
+            WorkerFailure.TIMEOUT: f"the worker was not ready within {timeout_s:.0f} s"}.get(exc.kind, exc.message)
 
 
 def start_failed(isolation: str, err: dict[str, Any], output: str) -> str:
@@ -84,7 +84,7 @@ def isolation(bw: Bubblewrap, slot_uid: int | None, cgroup: bool, limits: Limits
     memory = (f"cgroup memory {_size(limits.memory_bytes)} and {limits.max_processes} processes"
               if cgroup else f"{limits.max_processes} processes"
               + (" for its user" if bw.setpriv else " in its user namespace"))
-    if device == "cpu":
+    if device == Device.CPU:
         memory += f", address space {_size(limits.memory_bytes)}"
     return (f"bubblewrap sandbox ({user}, no network, read-only interpreter and submission, "
             f"private /tmp of {_size(TMP_BYTES)}, {memory}, files up to {_size(limits.file_bytes)}"

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from grader.errors import WorkerError
+from grader.errors import WorkerError, WorkerFailure
 from grader.sandbox.cgroup import Cgroup, remove_stale
 from grader.sandbox.keyrings import clear_keyrings, uids_with_keys
 from grader.sandbox.procfs import kill_until_gone, processes_by_uid, processes_of
@@ -48,7 +48,7 @@ class Slot:
             if fd is not None:
                 self.index, self._fd = index, fd
                 return
-        raise WorkerError(f"All {SLOTS} sandbox slots of this machine are in use.", "crash")
+        raise WorkerError(f"All {SLOTS} sandbox slots of this machine are in use.", WorkerFailure.CRASH)
 
     @property
     def uid(self) -> int:

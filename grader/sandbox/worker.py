@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.config import Limits
-from grader.errors import WorkerError
+from grader.config import Device, Limits
+from grader.errors import WorkerError, WorkerFailure
 from grader.sandbox import messages
 from grader.sandbox.bwrap import bubblewrap
 from grader.sandbox.cgroup import Cgroup
@@ -32,7 +32,7 @@ class WorkerSpec:
     workdir: Path
     limits: Limits
     threads: int = 2
-    device: str = "cpu"
+    device: str = Device.CPU
     sandbox: bool = True
     """Use bubblewrap where it can run; False forces the plain worker."""
     given_source: str = ""
@@ -211,7 +211,7 @@ class Worker:
             raise messages.budget_used(self.spec.limits.total_timeout_s)
         self.ensure_started()
         if self.start_error is not None:
-            raise WorkerError(self.start_error, "sandbox")
+            raise WorkerError(self.start_error, WorkerFailure.SANDBOX)
         if self.import_error is not None:
             raise messages.import_failed(self.import_error)
         timeout = min(timeout, self.spec.limits.total_timeout_s - self.busy_s)
