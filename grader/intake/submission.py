@@ -21,7 +21,7 @@ Rules:
   wins over one that defines none, then ``.py`` over ``.ipynb``, then the most contract
   names, then the shallowest and alphabetically first path (flag ``code-renamed``).
   Names are compared case-insensitively.
-* Notebook: see :func:`grader.notebook.notebook_to_module`.
+* Notebook: see :func:`grader.intake.notebook.notebook_to_module`.
 * PDF: see :func:`check_pdf`.
 """
 
@@ -41,9 +41,8 @@ from pathlib import Path, PurePosixPath
 
 from grader.config import DEFAULT, MiB, Settings, ZipLimits
 from grader.errors import SubmissionRejected
-from grader.notebook import notebook_to_module  # noqa: F401 - tests read notebooks through intake's name
-from grader.notebook import short_text as _short
-from grader.parsing import ParseFailed, parse
+from grader.intake.notebook import short_text as _short
+from grader.intake.parsing import ParseFailed, parse
 from grader.scoring import Student
 
 EXAMPLE_NAME = "Mustermann-123456.zip"
@@ -186,7 +185,7 @@ def check_pdf(pdf_bytes: bytes, code_text: str, limits: ZipLimits = DEFAULT.zip_
     minus signs mapped to ASCII); at least half of them must be found. Whitespace is ignored
     because PDF text extraction loses and adds blanks and line breaks; the prefix tolerates
     long lines wrapped by the printer. Only the first 200 pages are read, by pypdf in a separate
-    process with the limits' time and memory (see `grader.parsing`).
+    process with the limits' time and memory (see `grader.intake.parsing`).
     """
     if b"%PDF-" not in pdf_bytes[:1024]:
         return PdfCheck(True, False, None, "The PDF file is not a PDF (it does not start with %PDF-).")
@@ -220,7 +219,7 @@ class PdfEncrypted(Exception):
 
 
 def pdf_text(pdf_bytes: bytes) -> str:
-    """Text of the first pages of a PDF, quietly (pypdf warns loudly about broken files); run in `grader.parsing`'s child."""
+    """Text of the first pages of a PDF, quietly (pypdf warns loudly about broken files); run in `grader.intake.parsing`'s child."""
     import pypdf  # only intake needs it; keeps `grader --help` light
 
     log = logging.getLogger("pypdf")
