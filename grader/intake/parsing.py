@@ -73,7 +73,7 @@ def _answer(request: dict[str, Any], data: bytes) -> dict[str, Any]:
     op = request["op"]
     computed = tuple(request.get("computed") or ())
     if op == "pdf":
-        from grader.intake.submission import PdfEncrypted, pdf_text
+        from grader.intake.pdf import PdfEncrypted, pdf_text
 
         try:
             return {"ok": True, "text": pdf_text(data)}
