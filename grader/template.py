@@ -41,7 +41,7 @@ END = "### END SOLUTION"
 # The students' make_submission.py reads a notebook with the grader's own filter and imports the code in
 # the grader's student world: byte copies of those two grader modules (name in the student folder: source).
 SHARED_COPIES = {
-    "notebook_filter.py": Path(__file__).with_name("notebook.py"),
+    "notebook_filter.py": Path(__file__).parent / "intake" / "notebook.py",
     "student_world.py": Path(__file__).parent / "worker" / "environment.py",
 }
 # Left behind by running the tests or Jupyter in the template: never ours to compare.

@@ -24,7 +24,7 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-# The grader's notebook filter, shipped beside this script (a copy of the grader's grader/notebook.py).
+# The grader's notebook filter, shipped beside this script (a copy of the grader's grader/intake/notebook.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_filter  # noqa: E402
 
@@ -50,7 +50,7 @@ _SURNAME_PART = f"{_LETTER}(?:{_LETTER}|{_MARK})*(?:['\u2019](?:{_LETTER}|{_MARK
 # surname parts of Unicode letters (a combining mark may follow a letter, an apostrophe
 # ' or \u2019 may stand between letters) joined by hyphens, a hyphen, the matriculation
 # number (6 to 8 ASCII digits), ".zip" in any case. The grader's intake keeps its own
-# copy of this rule (grader/intake.py); keep the two equal.
+# copy of this rule (grader/intake/naming.py); keep the two equal.
 SUBMISSION_NAME_PATTERN = (
     f"^(?P<surname>{_SURNAME_PART}(?:-{_SURNAME_PART})*)-(?P<matriculation>[0-9]{{6,8}})\\.(?i:zip)$"
 )

@@ -91,7 +91,7 @@ def test_a_batch_child_gets_a_time_limit_below_the_batch_timeout(tmp_path: Path)
 
 
 def test_a_5_mb_single_line_notebook_is_read_in_seconds() -> None:
-    from grader.notebook import notebook_to_module
+    from grader.intake import notebook_to_module
 
     source = "; ".join(f'v{i} = "{"x" * 2500}"' for i in range(2000))
     nb = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [

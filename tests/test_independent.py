@@ -15,7 +15,7 @@ import pytest
 from grader.config import DEFAULT, PROJECT_DIR, Limits, top_task
 from grader.example import build_zip, code_pdf
 from grader.grading import grade_submission
-from grader.notebook import notebook_code_text
+from grader.intake import notebook_code_text
 from grader.scoring import GradingResult
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.config import MiB, Settings, ZipLimits
 from grader.errors import SubmissionRejected
-from grader.notebook import NotebookError
-from grader.intake import PdfCheck, check_pdf, notebook_to_module, open_submission, parse_name
+from grader.intake import NotebookError, PdfCheck, check_pdf, notebook_to_module, open_submission, parse_name
 
 matplotlib.use("Agg")
 

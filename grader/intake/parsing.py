@@ -17,7 +17,7 @@ from typing import Any
 
 from grader.config import PROJECT_DIR
 
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from grader.parsing import main; main()"
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from grader.intake.parsing import main; main()"
 
 
 class ParseFailed(Exception):
@@ -73,7 +73,7 @@ def _answer(request: dict[str, Any], data: bytes) -> dict[str, Any]:
     op = request["op"]
     computed = tuple(request.get("computed") or ())
     if op == "pdf":
-        from grader.intake import PdfEncrypted, pdf_text
+        from grader.intake.pdf import PdfEncrypted, pdf_text
 
         try:
             return {"ok": True, "text": pdf_text(data)}
@@ -81,7 +81,7 @@ def _answer(request: dict[str, Any], data: bytes) -> dict[str, Any]:
             return {"ok": False, "encrypted": True}
         except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on broken files
             return {"ok": False, "error": type(exc).__name__}
-    from grader.notebook import NotebookError, notebook_code_text, notebook_to_module, script_to_module
+    from grader.intake.notebook import NotebookError, notebook_code_text, notebook_to_module, script_to_module
 
     if op == "notebook":
         try:
