@@ -15,6 +15,7 @@ import unicodedata
 
 from grader.config import DEFAULT
 from grader.errors import SubmissionRejected
+from grader.flags import Flag
 from grader.scoring import Student
 
 EXAMPLE_NAME = "Mustermann-123456.zip"
@@ -34,7 +35,7 @@ def parse_name(filename: str, digits: tuple[int, ...] = DEFAULT.matriculation_di
         lengths = _or_list([str(d) for d in sorted(digits)])
         raise SubmissionRejected(
             f"The file name {filename!r} {problem}. It should look like {EXAMPLE_NAME}: your surname, "
-            f"a hyphen, your matriculation number ({lengths} digits) and .zip.", flag="naming")
+            f"a hyphen, your matriculation number ({lengths} digits) and .zip.", flag=Flag.NAMING)
     match = NAME_PATTERN.fullmatch(name)
     assert match is not None  # _name_problem accepted it
     return Student(surname=match["surname"], matriculation=match["number"])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from grader.config import DEFAULT, MiB, Settings, ZipLimits
 from grader.errors import SubmissionRejected
+from grader.flags import Flag
 from grader.intake.naming import parse_name
 from grader.intake.parsing import ParseFailed, parse
 from grader.intake.pdf import PdfCheck, check_pdf
@@ -92,7 +93,7 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
     code_path = files_dir / code_rel
     code_bytes = code_path.read_bytes()
     if renamed_note:
-        _flag(flags, notes, "code-renamed", renamed_note)
+        _flag(flags, notes, Flag.CODE_RENAMED, renamed_note)
     if kind == "py":
         code_text = _script_module(code_bytes, code_rel, module_dir, settings)
     else:
@@ -109,7 +110,7 @@ def _script_module(code_bytes: bytes, code_rel: str, module_dir: Path, settings:
         code_text = code_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionRejected(f"The code file {code_rel} is not UTF-8 text, so Python cannot read it.",
-                                 flag="bad-encoding") from exc
+                                 flag=Flag.BAD_ENCODING) from exc
     (module_dir / "exercise4.py").write_bytes(code_bytes)
     # Only used if running the module's top level fails in the sandbox (a notebook exported as a script
     # whose training cells need the student's data): then its definitions alone are graded. Without
@@ -133,14 +134,14 @@ def _notebook_module(code_bytes: bytes, code_rel: str, module_dir: Path, setting
     except ParseFailed as exc:
         raise SubmissionRejected(f"The notebook {code_rel} could not be read within the grader's limits "
                                  f"({limits.parse_timeout_s:g} s, {limits.parse_memory_bytes >> 20} MiB): "
-                                 f"{exc.reason}.", flag="notebook-limits") from exc
+                                 f"{exc.reason}.", flag=Flag.NOTEBOOK_LIMITS) from exc
     if not read.get("ok"):
         raise SubmissionRejected(str(read.get("reason")), flag=str(read.get("flag")))
     module_text, dropped = str(read["module"]), [str(d) for d in read["dropped"]]
     (module_dir / "exercise4.py").write_text(module_text, encoding="utf-8")
     code_text = str(read["code_text"])
     if dropped:
-        _flag(flags, notes, "notebook-filtered",
+        _flag(flags, notes, Flag.NOTEBOOK_FILTERED,
               f"The notebook was graded as a module of its imports and definitions; {len(dropped)} "
               "statements or cells (calls, loops, magics) were not executed.")
         notes.extend(dropped[:30])
@@ -181,7 +182,7 @@ def _choose_code(extracted: dict[str, str], files_dir: Path) -> tuple[str, str, 
     candidates = [(r, k) for k in ("py", "ipynb") for r in by_kind[k]]
     if not candidates:
         raise SubmissionRejected("The zip holds no code: neither exercise4.py nor a notebook (.ipynb) was found.",
-                                 flag="no-code")
+                                 flag=Flag.NO_CODE)
     if len(candidates) == 1:
         rel, kind = candidates[0]
         return rel, kind, f"The code was not named exercise4.{kind}; the only code file, {rel}, was graded."
@@ -212,7 +213,7 @@ def _pdf_of(extracted: dict[str, str], files_dir: Path, code_text: str, flags: l
     pdfs = sorted((r for r in extracted if r.lower().endswith(".pdf")), key=lambda r: (r.count("/"), r))
     if not pdfs:
         check = PdfCheck(False, False, None, "The zip holds no PDF of the code.")
-        _flag(flags, notes, "pdf-missing", "The zip holds no PDF of the code, which the course requires.")
+        _flag(flags, notes, Flag.PDF_MISSING, "The zip holds no PDF of the code, which the course requires.")
         return check
     # Each PDF costs a reader process (up to its time limit): a zip of many PDFs gets the first few read.
     checks = [(rel, check_pdf((files_dir / rel).read_bytes(), code_text, limits)) for rel in pdfs[:MAX_PDFS]]
@@ -221,9 +222,9 @@ def _pdf_of(extracted: dict[str, str], files_dir: Path, code_text: str, flags: l
     if len(pdfs) > 1:
         notes.append(f"The zip holds {len(pdfs)} PDFs; {rel} was checked against the code.")
     if not check.checked:
-        _flag(flags, notes, "pdf-unchecked", f"{rel}: {check.message}")
+        _flag(flags, notes, Flag.PDF_UNCHECKED, f"{rel}: {check.message}")
     elif not check.readable:
-        _flag(flags, notes, "pdf-invalid", f"{rel}: {check.message}")
+        _flag(flags, notes, Flag.PDF_INVALID, f"{rel}: {check.message}")
     elif check.shows_code is False:
-        _flag(flags, notes, "pdf-mismatch", f"{rel}: {check.message}")
+        _flag(flags, notes, Flag.PDF_MISMATCH, f"{rel}: {check.message}")
     return check

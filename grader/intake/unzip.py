@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from grader.config import MiB, Settings
 from grader.errors import SubmissionRejected
+from grader.flags import Flag
 from grader.intake.notebook import short_text as _short
 
 # Folders and files that tools add to zips and that never hold the submission.
@@ -51,16 +52,16 @@ def unpack(zip_path: Path, files_dir: Path, settings: Settings) -> tuple[dict[st
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise SubmissionRejected("The submission is not a readable zip file (it is corrupt or not a zip).",
-                                 flag="corrupt-zip") from exc
+                                 flag=Flag.CORRUPT_ZIP) from exc
     except UnicodeDecodeError as exc:
         raise SubmissionRejected("The zip's file names are not valid UTF-8 although the zip says they are.",
-                                 flag="corrupt-zip") from exc
+                                 flag=Flag.CORRUPT_ZIP) from exc
     with zf:
         infos = zf.infolist()
         check_before_extracting(infos, settings)
         members, skipped = select_members(infos)
         if not members:
-            raise SubmissionRejected("The zip holds no files (or only folders and system files).", flag="empty-zip")
+            raise SubmissionRejected("The zip holds no files (or only folders and system files).", flag=Flag.EMPTY_ZIP)
         extracted = extract(zf, members, files_dir, settings)
     return extracted, skipped
 
@@ -70,33 +71,33 @@ def check_before_extracting(infos: list[zipfile.ZipInfo], settings: Settings) ->
     limits = settings.zip_limits
     if len(infos) > limits.max_entries:
         raise SubmissionRejected(f"The zip holds {len(infos)} entries; at most {limits.max_entries} are accepted.",
-                                 flag="zip-limits")
+                                 flag=Flag.ZIP_LIMITS)
     if any(info.flag_bits & 0x1 for info in infos):
         raise SubmissionRejected("The zip is password-protected (encrypted); submit it without a password.",
-                                 flag="encrypted-zip")
+                                 flag=Flag.ENCRYPTED_ZIP)
     total = 0
     packed = 0
     for info in infos:
         if info.file_size > limits.max_member_bytes:
             raise SubmissionRejected(
                 f"The zip member {_short(info.filename)!r} unpacks to {info.file_size} bytes; at most "
-                f"{limits.max_member_bytes} bytes per file are accepted.", flag="zip-limits")
+                f"{limits.max_member_bytes} bytes per file are accepted.", flag=Flag.ZIP_LIMITS)
         if info.file_size > RATIO_MIN_BYTES:
             ratio = info.file_size / max(info.compress_size, 1)
             if ratio > limits.max_compression_ratio:
                 raise SubmissionRejected(
                     f"The zip member {_short(info.filename)!r} is compressed {ratio:.0f}:1 ({info.compress_size} "
                     f"bytes unpacking to {info.file_size}); at most {limits.max_compression_ratio:.0f}:1 is "
-                    "accepted.", flag="zip-limits")
+                    "accepted.", flag=Flag.ZIP_LIMITS)
         total += info.file_size
         packed += info.compress_size
     if total > limits.max_total_bytes:
         raise SubmissionRejected(f"The zip unpacks to {total} bytes; at most {limits.max_total_bytes} are accepted.",
-                                 flag="zip-limits")
+                                 flag=Flag.ZIP_LIMITS)
     if total > RATIO_MIN_BYTES and total / max(packed, 1) > limits.max_compression_ratio:
         raise SubmissionRejected(
             f"The zip is compressed {total / max(packed, 1):.0f}:1 ({packed} bytes unpacking to {total}); at most "
-            f"{limits.max_compression_ratio:.0f}:1 is accepted.", flag="zip-limits")
+            f"{limits.max_compression_ratio:.0f}:1 is accepted.", flag=Flag.ZIP_LIMITS)
 
 
 def select_members(infos: list[zipfile.ZipInfo]) -> tuple[list[_Member], list[tuple[str, str]]]:
@@ -113,7 +114,7 @@ def select_members(infos: list[zipfile.ZipInfo]) -> tuple[list[_Member], list[tu
             continue
         parts = safe_parts(info.filename)
         if parts is None:
-            skip("unsafe-member",
+            skip(Flag.UNSAFE_MEMBER,
                  f"The zip member {_short(info.filename)!r} points outside the submission (absolute path, drive "
                  "or '..'); it was skipped.")
             continue
@@ -122,20 +123,20 @@ def select_members(infos: list[zipfile.ZipInfo]) -> tuple[list[_Member], list[tu
             continue
         if len("/".join(parts).encode("utf-8")) > MAX_MEMBER_PATH:
             # Unpacked, it would end grading with "File name too long" instead of a verdict (#15).
-            skip("unsafe-member",
+            skip(Flag.UNSAFE_MEMBER,
                  f"The zip member {_short(info.filename)!r} has a path of {len('/'.join(parts).encode('utf-8'))} "
                  f"bytes, longer than the {MAX_MEMBER_PATH} a file in a submission may have; it was skipped.")
             continue
         if stat.S_ISLNK(mode):
-            skip("unsafe-member",
+            skip(Flag.UNSAFE_MEMBER,
                  f"The zip member {_short(info.filename)!r} is a symbolic link; it was skipped.")
             continue
         if mode and stat.S_IFMT(mode) and not stat.S_ISREG(mode):
-            skip("unsafe-member",
+            skip(Flag.UNSAFE_MEMBER,
                  f"The zip member {_short(info.filename)!r} is not a regular file; it was skipped.")
             continue
         if parts[-1].lower().endswith(".zip"):
-            skip("nested-zip",
+            skip(Flag.NESTED_ZIP,
                  f"The zip holds another zip, {_short(info.filename)!r}; zips inside the zip are not opened.")
             continue
         members.append(_Member(info, parts))
@@ -195,17 +196,17 @@ def extract(zf: zipfile.ZipFile, members: list[_Member], files_dir: Path, settin
                     if dst.tell() + len(chunk) > limits.max_member_bytes or written_total > limits.max_total_bytes:
                         raise SubmissionRejected(
                             f"The zip unpacks to more than its limits ({limits.max_member_bytes} bytes per file, "
-                            f"{limits.max_total_bytes} in total) although it declared less.", flag="zip-limits")
+                            f"{limits.max_total_bytes} in total) although it declared less.", flag=Flag.ZIP_LIMITS)
                     dst.write(chunk)
         except BaseException as exc:
             target.unlink(missing_ok=True)  # no half-written file is left to be mistaken for a whole one
             if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)):
                 raise SubmissionRejected(f"The zip is corrupt: {_short(member.info.filename)!r} cannot be unpacked.",
-                                         flag="corrupt-zip") from exc
+                                         flag=Flag.CORRUPT_ZIP) from exc
             if isinstance(exc, NotImplementedError):
                 raise SubmissionRejected(f"The zip member {_short(member.info.filename)!r} uses a compression "
                                          "method that is not supported; use ordinary (deflate) zip.",
-                                         flag="corrupt-zip") from exc
+                                         flag=Flag.CORRUPT_ZIP) from exc
             raise
         extracted[rel] = member.info.filename
     return extracted
