@@ -160,7 +160,7 @@ def view(probe_worker: Worker, listening: int) -> dict[str, Any]:
 
 
 def sandbox_untag(value: Any) -> Any:
-    from grader.student import untag
+    from grader.worker.values import decode as untag
 
     return untag(value)
 

@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks.rebuild import CannotRebuild, outputs_under_seeds, rebuild
-from grader.checks.support import expect_close, fmt, tensor_of
+from grader.checks.support import as_param, described_step, expect_close, fmt, nested_kind, tensor_of
 from grader.data import Split
 from grader.student import CheckFailed, outcome
+from grader.worker import values
+from grader.worker.values import Tensor
 from grader.worker.probes import IMAGE_BUDGET, build_model, layer_states, load_layer_states
 
 # Short training on real CIFAR-10 images: the student's train() runs EPOCHS epochs over TRAIN_IMAGES
@@ -75,7 +77,8 @@ def transform_probe(ctx) -> dict[str, Any]:
 
 def pipeline(ctx, augment: bool, normalize: bool) -> dict[str, Any]:
     result = transform_probe(ctx)[f"augment={augment},normalize={normalize}"]
-    return outcome(result, f"make_transform(augment={augment}, normalize={normalize})")
+    p = outcome(result, f"make_transform(augment={augment}, normalize={normalize})")
+    return {**p, "steps": [described_step(s) for s in p["steps"]]}
 
 
 def step_names(p: dict[str, Any]) -> list[str]:
@@ -376,7 +379,7 @@ def test_net_architecture(ctx, ref):
     x = ctx.cache["net"][1]
     readings = []
     for normalization in (False, True):
-        got = outcome(probe[f"normalization={normalization}"], f"Net(normalization={normalization})")
+        got = layers_decoded(outcome(probe[f"normalization={normalization}"], f"Net(normalization={normalization})"))
         what = f"Net(normalization={normalization})"
         # What the worker says about the modules (observations) can only take the point away ...
         ran = [(m["type"], m["attrs"]) for m in got["executed"] if m["type"] in SEQUENCE_TYPES]
@@ -401,6 +404,13 @@ def test_net_architecture(ctx, ref):
         readings.append(f"normalization={normalization}: {net_reading(got, normalization)}"
                         + ("" if pools else "; pooling with F.max_pool2d"))
     ctx.recognise("Recognised: " + "; ".join(readings) + ".")
+
+
+def layers_decoded(got: dict[str, Any]) -> dict[str, Any]:
+    """net_structure's reply with each module's settings decoded."""
+    def settings(m: dict[str, Any]) -> dict[str, Any]:
+        return {**m, "attrs": {str(a): as_param(values.decode(v)) for a, v in m["attrs"].items()}}
+    return {**got, "modules": [settings(m) for m in got["modules"]], "executed": [settings(m) for m in got["executed"]]}
 
 
 def reference_layers(net: torch.nn.Module) -> list[dict[str, Any]]:
@@ -522,24 +532,26 @@ def trained_weights(arch: list, got: dict[str, Any], what: str) -> torch.nn.Modu
     return model
 
 
-def returned_lists(value: dict[str, Any], epochs: int, what: str) -> tuple[list[float], list[float]]:
+def returned_lists(encoded: Any, epochs: int, what: str) -> tuple[list[float], list[float]]:
     """train()'s return value as two lists of floats, or CheckFailed saying what it was."""
-    if value.get("kind") != "list" or len(value["items"]) != 2:
-        raise CheckFailed(f"{what} should return (train_accuracies, test_accuracies), got {value.get('kind')} "
-                          f"{value.get('type', '')}.")
+    value = values.decode(encoded)
+    if nested_kind(value) != "list" or len(value) != 2:
+        raise CheckFailed(f"{what} should return (train_accuracies, test_accuracies), got {nested_kind(value)} "
+                          f"{value.description if isinstance(value, values.Other) else ''}.")
     out = []
-    for name, part_ in zip(("training", "test"), value["items"]):
-        items = part_.get("items") if part_.get("kind") == "list" else None
-        if part_.get("kind") == "tensor":
-            items = [{"kind": "number", "value": v} for v in np.ravel(part_["value"])]
-        if items is None or len(items) != epochs or any(i.get("kind") not in ("number", "tensor") for i in items):
+    for name, part_ in zip(("training", "test"), value):
+        items = list(part_) if nested_kind(part_) == "list" else None
+        if isinstance(part_, Tensor):
+            items = [float(v) for v in np.ravel(part_.array)]
+        if items is None or len(items) != epochs or any(nested_kind(i) not in ("number", "tensor") for i in items):
             raise CheckFailed(f"{what}: the {name} accuracies should be a list of {epochs} numbers (one per epoch), "
                               f"got {fmt(part_)}.")
-        values = [float(np.ravel(i["value"])[0]) if np.size(i["value"]) else math.nan for i in items]
-        if any(not 0.0 <= v <= 1.0 for v in values):
-            raise CheckFailed(f"{what}: accuracies should be fractions in [0, 1], got {values} "
+        numbers = [(float(np.ravel(i.array)[0]) if i.array.size else math.nan) if isinstance(i, Tensor) else float(i)
+                   for i in items]
+        if any(not 0.0 <= v <= 1.0 for v in numbers):
+            raise CheckFailed(f"{what}: accuracies should be fractions in [0, 1], got {numbers} "
                               "(per cent, or divided by the number of batches?).")
-        out.append(values)
+        out.append(numbers)
     return out[0], out[1]
 
 

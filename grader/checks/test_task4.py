@@ -16,6 +16,8 @@ import torchvision
 from grader import figures
 from grader.checks.support import expect_close, tensor_of
 from grader.student import CheckFailed, outcome
+from grader.worker import values
+from grader.worker.values import Tensor
 
 LAYERS = {"maxpool": "maxpool", "comp": "layer3.0.downsample.1", "conv2": "layer4.1.conv2", "avgpool": "avgpool"}
 SHAPES = {"maxpool": [1, 64, 56, 56], "comp": [1, 256, 14, 14], "conv2": [1, 512, 7, 7], "avgpool": [1, 512, 1, 1]}
@@ -59,8 +61,8 @@ def test_resnet_layers(ctx):
     for key in LAYERS:
         entry = got.get(key)
         name = entry.get("name", "<missing>") if isinstance(entry, dict) else "<missing>"
-        out = entry.get("output") if isinstance(entry, dict) else None
-        array = out.get("array") if isinstance(out, dict) else None
+        out = values.decode(entry.get("output")) if isinstance(entry, dict) else None
+        array = out.array if isinstance(out, Tensor) else None
         if not (isinstance(array, np.ndarray) and array.shape == expected[key].shape
                 and np.allclose(array, expected[key], atol=1e-4, rtol=1e-3)):
             wrong[key] = name if name != LAYERS[key] else f"{name} (but its output is not that module's)"
@@ -125,7 +127,7 @@ def test_activations_clean_up(ctx, ref):
     if result["hooks_left"]:
         problems.append(f"it should remove its hooks (handle.remove()), but hooks are still registered on "
                         f"{sorted(result['hooks_left'])}")
-    attached = [k for k, v in acts.items() if v.get("requires_grad")]
+    attached = [k for k, v in acts.items() if isinstance(values.decode(v), Tensor) and values.decode(v).requires_grad]
     if attached:
         problems.append(f"the activations should be detached, but {attached} still require gradients")
     expected = ctx.in_background("reference_activations", lambda: reference_activations(ctx, ref)).result()[1].numpy()
