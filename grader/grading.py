@@ -227,10 +227,9 @@ def run_checks(intake: Any, stem: str, folder: Path, work: Path, settings: Setti
     finally:
         worker.kill()
         ctx.pool.shutdown(wait=True, cancel_futures=True)
-    for name, value in ctx.cache.items():
-        if name.startswith("timing:"):
-            # Images per second timed by this process around the worker's call (never what the worker says).
-            timings[name.replace("timing:", "images_per_s:")] = float(value)
+    for name, value in ctx.timings.items():
+        # Images per second timed by this process around the worker's call (never what the worker says).
+        timings[f"images_per_s:{name}"] = value
     notes.extend(environment_notes(worker.import_info or {}, checks))
     if (worker.import_info or {}).get("top_level_failed"):
         flags.append("top-level-skipped")
