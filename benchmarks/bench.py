@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.checks import test_task3 as t3
+from grader import training as t3
 from grader.config import DEFAULT, resolve_device
 from grader.data import data_root
 from grader.reference import load_reference
 from grader.worker import probes
+from grader.worker.models import build_model
 
 
 def exercise_loop(ref, root: Path, epochs: int, device: str) -> float:
@@ -78,7 +79,7 @@ def grader_checks(ref, root: Path, device: str) -> tuple[float, float]:
     order = np.random.default_rng(0).permutation(len(y))
     batches = [order[i:i + t3.BATCH] for i in range(0, len(y), t3.BATCH)] * LOOP_EPOCHS
     torch.manual_seed(0)
-    layers = t3.reference_layers(t3.build_model(t3.ARCH))
+    layers = t3.reference_layers(build_model(t3.ARCH))
     started = time.perf_counter()
     probes.net_steps(ref, layers, x, y, batches, t3.LR, device)
     loop = LOOP_EPOCHS * len(y) / (time.perf_counter() - started)

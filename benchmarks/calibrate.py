@@ -14,13 +14,14 @@ import time
 import numpy as np
 import torch
 
-from grader.checks import test_task3 as t3
+from grader import saliency
+from grader import training as t3
 from grader.config import DEFAULT
 from grader.data import Split, data_root, load_split, sample
 from grader.session import TEST_SAMPLE, TRAIN_SAMPLE
 from grader.reference import load_reference
 from grader.worker import probes
-from grader.worker.probes import build_model
+from grader.worker.models import build_model, seeded_resnet
 
 
 def saliency_alternative(x: torch.Tensor, y: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
@@ -36,20 +37,18 @@ def saliency_alternative(x: torch.Tensor, y: torch.Tensor, model: torch.nn.Modul
 
 def readings(seeds: int, ref) -> None:
     """The spreads the Task 4.5 tolerance and the two scalings rest on, measured over seeds."""
-    from grader.checks import test_task4 as t4
-
     x = torch.cat([ref.load_photo("chelsea"), ref.load_photo("chelsea"), ref.load_photo("coffee") * 0.25])
     y = torch.tensor([243, 285, 285])
     impl, gaps = [], []
     for seed in range(seeds):
-        model = t4.seeded_resnet(seed)
+        model = seeded_resnet(seed)
         expected = ref.saliency_maps(x.clone(), y.clone(), model).numpy()
         raw = saliency_alternative(x, y, model).numpy()
         mine = raw / raw.reshape(3, -1).max(axis=1)[:, None, None]
         impl.append(float(np.abs(mine - expected).max()))
-        minmax = t4.scaling_readings(expected)["min-max scaled"]
+        minmax = saliency.scaling_readings(expected)["min-max scaled"]
         gaps.append(float(np.abs(minmax - expected).max()))
-    print(f"saliency over {seeds} seeds (tolerance atol {t4.SALIENCY_ATOL}, rtol {t4.SALIENCY_RTOL}):")
+    print(f"saliency over {seeds} seeds (tolerance atol {saliency.SALIENCY_ATOL}, rtol {saliency.SALIENCY_RTOL}):")
     print(f"  another correct implementation vs the reference: largest difference {max(impl):.2e}")
     print(f"  min-max vs max scaling of the same map: {min(gaps):.2e} to {max(gaps):.2e} "
           "(about the tolerance, so one reading passes as the other on some seeds only: each is compared as itself)")

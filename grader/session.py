@@ -205,8 +205,7 @@ class GradingSession:
         outfiles.save_log(settings.out_dir, self.stem, log.getvalue() + "\n--- worker output ---\n" + worker.log.text())
         timings = dict(self.timings)
         # Images per second timed by this process around the worker's call (never what the worker says).
-        timings.update({name.replace("timing:", "images_per_s:"): float(value)
-                        for name, value in self.ctx.cache.items() if name.startswith("timing:")})
+        timings.update({f"images_per_s:{name}": value for name, value in self.ctx.timings.items()})
         return SessionOutcome(checks=checks, manual=manual, import_error=worker.import_error,
                               import_info=dict(worker.import_info or {}), restarts=worker.starts - 1,
                               isolation=worker.isolation, not_run=list(plugin.not_run),

@@ -27,10 +27,11 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import test_task3 as t3
+from grader import training as t3
 from grader.config import DEFAULT, Limits
 from grader.data import load_split, shipped_root
 from grader.grading import grade_submission
+from grader.worker.models import build_model
 from tests.conftest import REFERENCE, TEMPLATE, build_submission
 
 FORGERY = Path(__file__).parent / "data" / "forgery"
@@ -64,7 +65,7 @@ def offline_weights() -> str:
     split = load_split(shipped_root(), True)
     train = t3.part(split, 0, t3.TRAIN_IMAGES)
     torch.manual_seed(0)
-    model = t3.build_model(t3.ARCH)
+    model = build_model(t3.ARCH)
     order = np.random.default_rng(0).permutation(len(train.labels))
     model = t3.replay(model.state_dict(), train, order, t3.BATCH, zero=True, epochs=t3.EPOCHS)
     buffer = io.BytesIO()

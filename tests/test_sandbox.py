@@ -116,7 +116,7 @@ def view(probe_worker: Worker, listening: int) -> dict[str, Any]:
 
 
 def sandbox_untag(value: Any) -> Any:
-    from grader.student import untag
+    from grader.worker.values import decode as untag
 
     return untag(value)
 

@@ -141,7 +141,7 @@ def test_a_workers_sandbox_runs_under_the_filter(tmp_path: Path) -> None:
     try:
         worker.ensure_started()
         assert worker.start_error is None and worker.import_error is None, (worker.start_error, worker.import_error)
-        from grader.student import untag
+        from grader.worker.values import decode as untag
 
         assert untag(worker.request({"op": "call", "name": "seccomp", "args": []}, 20, "seccomp()")["value"]) == "2"
         assert untag(worker.request({"op": "call", "name": "keyring", "args": []}, 20, "keyring()")["value"]) == (-1, 1)

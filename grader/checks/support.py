@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from grader.student import CheckFailed
+from grader.worker import values
+from grader.worker.values import EnumMember, Other, Tensor
 
 
 def fmt(value: Any, limit: int = 600) -> str:
@@ -21,11 +23,52 @@ def fmt(value: Any, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def tensor_of(described: dict[str, Any], what: str) -> np.ndarray:
-    """The array inside a probe's tensor description, or CheckFailed saying what came back instead."""
-    if described.get("kind") not in (None, "tensor") or described.get("array") is None:
-        raise CheckFailed(f"{what} should return a torch.Tensor, but returned {described.get('type', described.get('kind'))}.")
-    return np.asarray(described["array"], dtype=np.float64)
+def tensor_of(encoded: Any, what: str) -> np.ndarray:
+    """The values of a tensor (or array) the student's code returned, or CheckFailed saying what came back instead."""
+    value = values.decode(encoded)
+    if not isinstance(value, Tensor):
+        raise CheckFailed(f"{what} should return a torch.Tensor, but returned {described_type(value)}.")
+    return np.asarray(value.array, dtype=np.float64)
+
+
+def described_type(value: Any) -> str:
+    """A decoded value's type in the feedback's words (`module.Type`, or why it did not cross)."""
+    if isinstance(value, Other):
+        return value.description
+    if isinstance(value, Tensor):
+        return "torch.Tensor" if value.is_tensor else "numpy.ndarray"
+    return values.type_name(value)
+
+
+def call_kind(value: Any) -> str:
+    """A decoded return value's kind in the feedback's words: int, float, bool, numpy-int, numpy-float, tensor, other."""
+    if type(value) in (bool, int, float):
+        return type(value).__name__
+    if isinstance(value, np.integer):
+        return "numpy-int"
+    if isinstance(value, np.floating):
+        return "numpy-float"
+    return "tensor" if isinstance(value, Tensor) else "other"
+
+
+def shown(value: Any) -> str:
+    """A decoded return value in the feedback: a number as itself, anything else by its type."""
+    return str(value) if call_kind(value) not in ("tensor", "other") else described_type(value)
+
+
+def nested_kind(value: Any) -> str:
+    """A decoded constant's kind in the feedback's words: dict, list, tensor, number, str, none or other."""
+    if isinstance(value, dict):
+        return "dict"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, Tensor):
+        return "tensor"
+    if type(value) in (bool, int, float) or isinstance(value, (np.integer, np.floating)):
+        return "number"
+    if type(value) is str:
+        return "str"
+    return "none" if value is None else "other"
 
 
 def expect_close(got: np.ndarray, expected: np.ndarray, what: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
@@ -47,20 +90,50 @@ def expect_close(got: np.ndarray, expected: np.ndarray, what: str, atol: float =
                           f"(values range over [{float(np.nanmin(expected)):.4g}, {float(np.nanmax(expected)):.4g}]).")
 
 
-def nested_numbers(value: dict[str, Any]) -> Any:
-    """A `constant`/`nested` probe value as nested lists of floats (None where it is not numeric)."""
-    kind = value.get("kind")
+def nested_numbers(value: Any) -> Any:
+    """A decoded constant as nested lists of floats (None where it is not numeric)."""
+    kind = nested_kind(value)
     if kind == "tensor":
-        return value["value"]
+        return np.asarray(value.array, dtype=np.float64).tolist()
     if kind == "number":
-        return value["value"]
+        return float(value)
     if kind == "list":
-        return [nested_numbers(v) for v in value["items"]]
+        return [nested_numbers(v) for v in value]
     return None
 
 
-def nested_dict(value: dict[str, Any], what: str) -> dict[str, Any]:
-    """A `nested` probe value that must be a dict, as {key: nested value}."""
-    if value.get("kind") != "dict":
-        raise CheckFailed(f"{what} should be a dict, but is {value.get('type', value.get('kind'))}.")
-    return {k: v for k, v in value["items"]}
+def nested_dict(encoded: Any, what: str) -> dict[str, Any]:
+    """A constant that must be a dict, as {key: decoded value} (keys that are not text as their repr)."""
+    value = values.decode(encoded)
+    if not isinstance(value, dict):
+        raise CheckFailed(f"{what} should be a dict, but is {described_type(value) if nested_kind(value) == 'other' else nested_kind(value)}.")
+    return {k if type(k) is str else repr(k): v for k, v in value.items()}
+
+
+def as_param(value: Any) -> Any:
+    """A decoded setting of a transform or layer as the checks and the rebuild compare it.
+
+    Lists and tuples alike as lists, a tensor as its first 100 values, numpy numbers as floats,
+    an enum as {"enum", "name"}, text cut to 200 characters, anything else as {"repr": ...}.
+    """
+    if isinstance(value, Tensor):
+        return np.asarray(value.array, dtype=np.float64).ravel()[:100].tolist()
+    if isinstance(value, EnumMember):
+        return {"enum": value.type, "name": value.name}
+    if isinstance(value, (list, tuple)):
+        return [as_param(v) for v in value[:100]]
+    if value is None or type(value) in (bool, int, float):
+        return value
+    if type(value) is str:
+        return value[:200]
+    if isinstance(value, (np.integer, np.floating)):
+        return float(value)
+    return {"repr": repr(value)[:200]}
+
+
+def described_step(step: dict[str, Any]) -> dict[str, Any]:
+    """A transform step as the worker described it, its settings decoded (inner steps under params["transforms"])."""
+    params = {str(name): as_param(values.decode(v)) for name, v in step["params"].items()}
+    if "steps" in step:
+        params["transforms"] = [described_step(s) for s in step["steps"]]
+    return {**step, "params": params}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grader.checks.support import expect_close, fmt, nested_dict, nested_numbers, tensor_of
+from grader.checks.support import call_kind, expect_close, fmt, nested_dict, nested_numbers, shown, tensor_of
 from grader.student import CheckFailed
+from grader.worker import values
 
 HAND_KEYS = ("w1_s1", "w2_s1", "w3_s1", "w1_s2", "w2_s2", "w3_s2")
 
@@ -110,9 +111,8 @@ def test_conv_output_size(ctx, ref):
         expected = ref.conv_output_size(n, k, s, p, d)
         if not result["ok"]:
             raise CheckFailed(f"{label} should run without error, but raised {result['error']['type']}: {result['error']['message']}")
-        got = result["value"]
-        if got["kind"] != "int":
-            shown = got.get("value", got.get("type"))
-            raise CheckFailed(f"{label} should return a Python int ({expected}), but returned a {got['kind']} ({shown}).")
-        if got["value"] != expected:
-            raise CheckFailed(f"{label}: expected {expected} = floor((n + 2p - d(k-1) - 1) / s) + 1, got {got['value']}.")
+        got = values.decode(result["value"])
+        if call_kind(got) != "int":
+            raise CheckFailed(f"{label} should return a Python int ({expected}), but returned a {call_kind(got)} ({shown(got)}).")
+        if got != expected:
+            raise CheckFailed(f"{label}: expected {expected} = floor((n + 2p - d(k-1) - 1) / s) + 1, got {got}.")

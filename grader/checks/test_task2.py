@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks.support import nested_dict, nested_numbers
+from grader.checks.support import call_kind, nested_dict, nested_numbers, shown
 from grader.student import CheckFailed
+from grader.worker import values
 
 
 def stacks(rng: np.random.Generator, count: int, strided: bool) -> list[list[list[int]]]:
@@ -39,11 +40,12 @@ def check_rf(ctx, ref, cases: list[list[list[int]]]) -> None:
         expected = ref.receptive_field([tuple(layer) for layer in case])
         if not result["ok"]:
             raise CheckFailed(f"{label} should run without error, but raised {result['error']['type']}: {result['error']['message']}")
-        got = result["value"]
-        if got["kind"] not in ("int", "numpy-int") and not (got["kind"] in ("float", "numpy-float") and float(got["value"]).is_integer()):
-            raise CheckFailed(f"{label} should return a whole number ({expected}), got {got.get('value', got.get('type'))}.")
-        if int(got["value"]) != expected:
-            raise CheckFailed(f"{label}: expected {expected} input pixels, got {got['value']}.")
+        got = values.decode(result["value"])
+        kind = call_kind(got)
+        if kind not in ("int", "numpy-int") and not (kind in ("float", "numpy-float") and float(got).is_integer()):
+            raise CheckFailed(f"{label} should return a whole number ({expected}), got {shown(got)}.")
+        if int(got) != expected:
+            raise CheckFailed(f"{label}: expected {expected} input pixels, got {got}.")
 
 
 def test_receptive_field_stride1(ctx, ref):
@@ -59,7 +61,7 @@ def check_answer(ctx, ref, key: str, question: str) -> None:
     if not got["present"]:
         raise CheckFailed("Your module does not define RF_ANSWERS.")
     answers = nested_dict(got["value"], "RF_ANSWERS")
-    value = nested_numbers(answers.get(key, {}))
+    value = nested_numbers(answers.get(key))
     if not isinstance(value, float):
         raise CheckFailed(f"RF_ANSWERS[{key!r}] ({question}) should be a number, got {value!r}.")
     if value != ref.RF_ANSWERS[key]:

@@ -11,28 +11,23 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 
 from grader import figures
 from grader.checks.support import expect_close, tensor_of
+from grader.saliency import SALIENCY_ATOL, SALIENCY_RTOL, scaling_readings
 from grader.student import CheckFailed, outcome
+from grader.worker import values
+from grader.worker.models import seeded_resnet
+from grader.worker.values import Tensor
 
 LAYERS = {"maxpool": "maxpool", "comp": "layer3.0.downsample.1", "conv2": "layer4.1.conv2", "avgpool": "avgpool"}
 SHAPES = {"maxpool": [1, 64, 56, 56], "comp": [1, 256, 14, 14], "conv2": [1, 512, 7, 7], "avgpool": [1, 512, 1, 1]}
 LABELS = {243: "bull mastiff", 285: "Egyptian cat"}
 
 
-def seeded_resnet(seed: int) -> torch.nn.Module:
-    """The same seeded ResNet18 the worker builds (grader.worker.probes.seeded_resnet)."""
-    torch.manual_seed(seed)
-    return torchvision.models.resnet18(weights=None).eval()
-
-
 def photo(ctx, ref, name: str) -> torch.Tensor:
-    key = f"photo:{name}"
-    if key not in ctx.cache:
-        ctx.cache[key] = ref.load_photo(name)
-    return ctx.cache[key]
+    """One of the reference's photos as a normalized 1 x 3 x 224 x 224 batch, loaded once."""
+    return ctx.once(f"photo:{name}", lambda: ref.load_photo(name))
 
 
 def test_resnet_layers(ctx):
@@ -59,8 +54,8 @@ def test_resnet_layers(ctx):
     for key in LAYERS:
         entry = got.get(key)
         name = entry.get("name", "<missing>") if isinstance(entry, dict) else "<missing>"
-        out = entry.get("output") if isinstance(entry, dict) else None
-        array = out.get("array") if isinstance(out, dict) else None
+        out = values.decode(entry.get("output")) if isinstance(entry, dict) else None
+        array = out.array if isinstance(out, Tensor) else None
         if not (isinstance(array, np.ndarray) and array.shape == expected[key].shape
                 and np.allclose(array, expected[key], atol=1e-4, rtol=1e-3)):
             wrong[key] = name if name != LAYERS[key] else f"{name} (but its output is not that module's)"
@@ -81,12 +76,13 @@ def reference_activations(ctx, ref) -> tuple[dict[str, torch.Tensor], torch.Tens
 
 
 def activation_probe(ctx, ref) -> dict[str, Any]:
-    if "activations" not in ctx.cache:
+    """The activations probe's reply on the cat photo, shared by the activation checks."""
+    def run() -> dict[str, Any]:
         ctx.student.require("get_activations")
         ctx.in_background("reference_activations", lambda: reference_activations(ctx, ref))
-        ctx.cache["activations"] = ctx.student.probe("activations", "get_activations(model, x, layers)", seed=ctx.seed,
-                                                     image=photo(ctx, ref, "chelsea"), names=LAYERS)
-    return ctx.cache["activations"]
+        return ctx.student.probe("activations", "get_activations(model, x, layers)", seed=ctx.seed,
+                                 image=photo(ctx, ref, "chelsea"), names=LAYERS)
+    return ctx.once("activations", run)
 
 
 def matching_activations(ctx, ref) -> dict[str, np.ndarray]:
@@ -125,7 +121,7 @@ def test_activations_clean_up(ctx, ref):
     if result["hooks_left"]:
         problems.append(f"it should remove its hooks (handle.remove()), but hooks are still registered on "
                         f"{sorted(result['hooks_left'])}")
-    attached = [k for k, v in acts.items() if v.get("requires_grad")]
+    attached = [k for k, v in acts.items() if isinstance(values.decode(v), Tensor) and values.decode(v).requires_grad]
     if attached:
         problems.append(f"the activations should be detached, but {attached} still require gradients")
     expected = ctx.in_background("reference_activations", lambda: reference_activations(ctx, ref)).result()[1].numpy()
@@ -136,30 +132,15 @@ def test_activations_clean_up(ctx, ref):
 
 
 def saliency_probe(ctx, ref) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
-    if "saliency" not in ctx.cache:
+    """The saliency probe's reply and the images and labels it was given, shared by the saliency checks."""
+    def run() -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
         ctx.student.require("saliency_maps")
         x = torch.cat([photo(ctx, ref, "chelsea"), photo(ctx, ref, "chelsea"), photo(ctx, ref, "coffee") * 0.25])
         y = torch.tensor([243, 285, 285])
         ctx.in_background("reference_saliency", lambda: ref.saliency_maps(x.clone(), y.clone(), seeded_resnet(ctx.seed)))
         result = ctx.student.probe("saliency", "saliency_maps(X, y, model)", seed=ctx.seed, images=x, labels=y)
-        ctx.cache["saliency"] = (result, x, y)
-    return ctx.cache["saliency"]
-
-
-# What is the task and what is free: the map is |d score_y / d X| (the class score, not the loss), its
-# maximum over colour channels, each image's map scaled on its own to [0, 1]. How to scale is free:
-# dividing by the map's maximum (the template's wording) and min-max scaling are both correct readings.
-# The minimum of |gradient| is not 0 (about 0.001-0.003 of the maximum on these photos and seeded
-# weights), so the two readings differ by more than the tolerance and each is compared as itself.
-SALIENCY_ATOL, SALIENCY_RTOL = 2e-3, 1e-2
-
-
-def scaling_readings(expected: np.ndarray) -> dict[str, np.ndarray]:
-    """The reference's maps (divided by their maximum) under every accepted per-image scaling."""
-    flat = expected.reshape(len(expected), -1)
-    low = flat.min(axis=1)[:, None, None]
-    return {"divided by its maximum": expected,
-            "min-max scaled": (expected - low) / np.maximum(1.0 - low, 1e-12)}
+        return result, x, y
+    return ctx.once("saliency", run)
 
 
 def reference_saliency(ctx, ref, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:

@@ -11,12 +11,11 @@ import io
 import os
 import sys
 import time
-import traceback
 from typing import Any
 
-from . import protocol
+from . import probes, protocol, values
+from .values import MODULE_NAME, describe_error, describe_failure
 
-MODULE_NAME = "exercise4"
 DEFINITIONS_NAME = "exercise4.definitions"  # grader.intake.DEFINITIONS_NAME (the worker imports nothing of the grader)
 
 
@@ -81,67 +80,16 @@ class Session:
                 "lent": environment.lent_names(module, lent), "top_level_failed": fallback}
 
 
-def to_plain(value: Any, depth: int = 0) -> Any:
-    """A student's return value as plain data: tensors to arrays, anything else described."""
-    import numpy as np
-    import torch
-
-    if depth > 20:
-        return {"__unsupported__": "nested too deeply"}
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu()
-        if type(tensor) is not torch.Tensor:
-            tensor = tensor.as_subclass(torch.Tensor)
-        if tensor.dtype in (torch.bfloat16, torch.complex64, torch.complex128):
-            return {"__unsupported__": f"tensor of dtype {tensor.dtype}"}
-        return {"__tensor__": tensor.contiguous().numpy(), "requires_grad": bool(value.requires_grad)}
-    if isinstance(value, np.ndarray):
-        if value.dtype.name not in protocol.DTYPES:
-            return {"__unsupported__": f"array of dtype {value.dtype}"}
-        return {"__ndarray__": value}
-    if isinstance(value, np.generic):
-        return to_plain(value.item(), depth + 1)
-    if type(value) in (bool, int, float, str) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {"__dict__": [[to_plain(k, depth + 1), to_plain(v, depth + 1)] for k, v in value.items()]}
-    if isinstance(value, tuple):
-        return {"__tuple__": [to_plain(v, depth + 1) for v in value]}
-    if isinstance(value, list):
-        return {"__list__": [to_plain(v, depth + 1) for v in value]}
-    return {"__unsupported__": f"{type(value).__module__}.{type(value).__qualname__}"}
-
-
-def from_plain(value: Any) -> Any:
-    """Arguments from the grader: `{"__tensor__": array}` becomes a torch tensor, lists stay lists."""
-    import numpy as np
-    import torch
-
-    if isinstance(value, dict):
-        if "__tensor__" in value:
-            return torch.from_numpy(np.array(value["__tensor__"]))
-        if "__tuple__" in value:
-            return tuple(from_plain(v) for v in value["__tuple__"])
-        return {k: from_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_plain(v) for v in value]
-    return value
-
-
-def describe_error(exc: BaseException) -> dict[str, str]:
-    """The student's exception, with the traceback's frames from their own file only."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.basename(f.filename) == MODULE_NAME + ".py"]
-    tb = "".join(traceback.format_list(frames[-8:]))
-    message = str(exc)
-    if len(message) > 2000:
-        message = message[:2000] + " … (cut here: the whole message is longer)"
-    return {"type": type(exc).__name__, "message": message, "traceback": tb[-4000:]}
+def arguments(request: dict[str, Any]) -> dict[str, Any]:
+    """A request's keyword arguments, decoded (tensors as torch tensors)."""
+    kwargs = values.decode(request.get("kwargs", {"__dict__": []}), torch_tensors=True)
+    if not isinstance(kwargs, dict):
+        raise TypeError("keyword arguments must be a dict")
+    return kwargs
 
 
 def handle(session: Session, request: dict[str, Any]) -> Any:
     """Answer one request."""
-    from . import probes
-
     op = request.get("op")
     if op == "import":
         return session.import_student(str(request.get("given") or ""), [str(n) for n in request.get("own") or []])
@@ -149,12 +97,11 @@ def handle(session: Session, request: dict[str, Any]) -> Any:
         raise RuntimeError("the module was not imported")
     if op == "call":
         func = getattr(session.module, request["name"])
-        args = from_plain(request.get("args", []))
-        kwargs = from_plain(request.get("kwargs", {}))
-        return to_plain(func(*args, **kwargs))
+        args = values.decode(request.get("args", []), torch_tensors=True)
+        return values.encode(func(*args, **arguments(request)))
     if op == "probe":
         probe = probes.PROBES[request["name"]]
-        return probe(session.module, **from_plain(request.get("kwargs", {})))
+        return probe(session.module, **arguments(request))
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -185,10 +132,8 @@ def serve(module_dir: str, threads: int, request_fd: int = 3, reply_fd: int = 4,
         try:
             value = handle(session, request)
             reply: dict[str, Any] = {"ok": True, "value": value}
-        except SystemExit as exc:
-            reply = {"ok": False, "error": {"type": "SystemExit", "message": f"your code called exit({exc.code})", "traceback": ""}}
         except BaseException as exc:  # noqa: BLE001 - every student failure is data
-            reply = {"ok": False, "error": describe_error(exc)}
+            reply = {"ok": False, "error": describe_failure(exc)}
         reply["seconds"] = time.perf_counter() - started
         try:
             protocol.write_message(replies, reply)

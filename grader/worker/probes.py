@@ -19,6 +19,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import values
+from .models import build_model, executed_layers, forward_with_hooks, layer_states, load_layer_states, \
+    seeded_resnet, state_arrays, weighted_layers
+
 PROBES: dict[str, Callable[..., Any]] = {}
 
 
@@ -29,34 +33,10 @@ def probe(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def guarded(func: Callable[[], Any]) -> dict[str, Any]:
     """Run a piece of student code; its failure becomes data instead of ending the probe."""
-    from .main import describe_error
-
     try:
         return {"ok": True, "value": func()}
-    except SystemExit as exc:
-        return {"ok": False, "error": {"type": "SystemExit", "message": f"your code called exit({exc.code})", "traceback": ""}}
     except BaseException as exc:  # noqa: BLE001
-        return {"ok": False, "error": describe_error(exc)}
-
-
-def tensor(value: Any) -> Any:
-    """A tensor-like student value as a float64 array, or a description of what it was."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        t = value.detach().cpu()
-        if type(t) is not torch.Tensor:
-            t = t.as_subclass(torch.Tensor)
-        return {"array": t.to(torch.float64).contiguous().numpy(), "requires_grad": bool(value.requires_grad),
-                "dtype": str(value.dtype), "is_tensor": True}
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return {"array": value.astype(np.float64), "requires_grad": False, "dtype": str(value.dtype), "is_tensor": False}
-    return {"array": None, "type": f"{type(value).__module__}.{type(value).__qualname__}"}
-
-
-def state_arrays(model: Any) -> dict[str, Any]:
-    """A module's state_dict as plain float arrays (buffers included)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+        return {"ok": False, "error": values.describe_failure(exc)}
 
 
 # ---------------------------------------------------------------- Task 1 and 2
@@ -70,60 +50,17 @@ def call_many(module: Any, name: str, cases: list[dict[str, Any]]) -> list[dict[
     for case in cases:
         result = guarded(lambda: func(*case.get("args", []), **case.get("kwargs", {})))
         if result["ok"]:
-            result["value"] = describe_value(result["value"])
+            result["value"] = values.encode(result["value"])
         out.append(result)
     return out
 
 
-def describe_value(value: Any) -> Any:
-    """A return value as plain data, keeping whether it was a real int, a tensor, etc."""
-    import torch
-
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        return {"kind": "tensor", **tensor(value)}
-    if type(value) is bool:
-        return {"kind": "bool", "value": value}
-    if type(value) is int:
-        return {"kind": "int", "value": value}
-    if type(value) is float:
-        return {"kind": "float", "value": value}
-    if isinstance(value, np.integer):
-        return {"kind": "numpy-int", "value": int(value)}
-    if isinstance(value, np.floating):
-        return {"kind": "numpy-float", "value": float(value)}
-    return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
-
-
 @probe
 def constant(module: Any, name: str) -> Any:
-    """A module-level constant as nested lists of floats, or a description of what it is."""
+    """A module-level constant, encoded."""
     if not hasattr(module, name):
         return {"present": False}
-    return {"present": True, "value": nested(getattr(module, name))}
-
-
-def nested(value: Any, depth: int = 0) -> Any:
-    """Dicts, lists, tensors and numbers as plain nested data; anything else described."""
-    import torch
-
-    if depth > 6:
-        return {"kind": "other", "type": "nested too deeply"}
-    if isinstance(value, dict):
-        return {"kind": "dict", "items": [[str(k) if type(k) is str else repr(k)[:100], nested(v, depth + 1)]
-                                           for k, v in list(value.items())[:100]]}
-    if isinstance(value, (list, tuple)):
-        return {"kind": "list", "items": [nested(v, depth + 1) for v in list(value)[:100]]}
-    if isinstance(value, torch.Tensor) and value.numel() <= 10_000:
-        return {"kind": "tensor", "value": value.detach().cpu().to(torch.float64).tolist()}
-    if isinstance(value, np.ndarray) and value.size <= 10_000 and value.dtype.kind in "biuf":
-        return {"kind": "tensor", "value": value.astype(np.float64).tolist()}
-    if type(value) in (int, float, bool) or isinstance(value, (np.integer, np.floating)):
-        return {"kind": "number", "value": float(value)}
-    if type(value) is str:
-        return {"kind": "str", "value": value[:20_000]}
-    if value is None:
-        return {"kind": "none"}
-    return {"kind": "other", "type": f"{type(value).__module__}.{type(value).__qualname__}"}
+    return {"present": True, "value": values.encode(getattr(module, name))}
 
 
 # ---------------------------------------------------------------- Task 3: transforms and loaders
@@ -140,17 +77,19 @@ def transform_family(cls: type) -> str:
 
 
 def describe_step(step: Any, depth: int = 0) -> dict[str, Any]:
-    """One transform: its class, namespace and every public attribute (nested transforms described in turn)."""
+    """One transform: its class, namespace and every public attribute, encoded (nested transforms described in turn)."""
     params: dict[str, Any] = {}
+    inner: list[dict[str, Any]] | None = None
     attrs = vars(step) if hasattr(step, "__dict__") else {}
     for name, value in list(attrs.items())[:40]:
         if name.startswith("_") or name == "training":
             continue
         if name == "transforms" and isinstance(value, (list, tuple)) and depth < 3:
-            params[name] = [describe_step(s, depth + 1) for s in list(value)[:20]]
+            inner = [describe_step(s, depth + 1) for s in list(value)[:20]]
         else:
-            params[name[:100]] = plain_param(value)
-    return {"type": type(step).__name__[:100], "family": transform_family(type(step)), "params": params}
+            params[name[:100]] = values.encode(value)
+    return {"type": type(step).__name__[:100], "family": transform_family(type(step)), "params": params,
+            **({"steps": inner} if inner is not None else {})}
 
 
 def describe_transform(t: Any) -> list[dict[str, Any]]:
@@ -159,26 +98,6 @@ def describe_transform(t: Any) -> list[dict[str, Any]]:
     if not isinstance(steps, (list, tuple)):
         steps = [t]
     return [describe_step(step) for step in list(steps)[:50]]
-
-
-def plain_param(value: Any, depth: int = 0) -> Any:
-    import enum
-
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().to(torch.float64).flatten()[:100].tolist()
-    if isinstance(value, enum.Enum):
-        return {"enum": type(value).__name__[:100], "name": str(value.name)[:100]}
-    if isinstance(value, (list, tuple)) and depth < 3:
-        return [plain_param(v, depth + 1) for v in list(value)[:100]]
-    if type(value) in (int, float, bool) or value is None:
-        return value
-    if type(value) is str:
-        return value[:200]
-    if isinstance(value, (np.integer, np.floating)):
-        return float(value)
-    return {"repr": repr(value)[:200]}
 
 
 @probe
@@ -198,7 +117,7 @@ def transforms(module: Any, image: Any, samples: int) -> dict[str, Any]:
                 outputs = []
                 for seed in range(samples):
                     torch.manual_seed(seed)
-                    outputs.append(tensor(t(pil.copy())))
+                    outputs.append(values.encode(t(pil.copy())))
                 return {"steps": describe_transform(t), "type": type(t).__name__, "family": transform_family(type(t)),
                         "outputs": outputs}
 
@@ -300,75 +219,11 @@ LAYER_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding"
                "in_features", "out_features", "num_features", "eps", "affine", "track_running_stats")
 
 
-WEIGHTED = ("Conv2d", "BatchNorm2d", "Linear")
-
-
-def executed_layers(net: Any, example: Any) -> list[tuple[str, Any]]:
-    """The leaf modules a forward pass of `example` runs through, in the order they run (eval mode, no grad).
-
-    The order a network applies its layers in is the one thing every correct reading shares: the
-    sheet's Net constructs both batch norms and skips them without normalization, the template's
-    uses nn.Identity, an nn.Sequential names its layers 0, 1, 2 … Weights move between networks
-    by this order, never by state_dict names.
-    """
-
-    names = {id(m): n for n, m in net.named_modules()}
-    ran: list[tuple[str, Any]] = []
-    forward_with_hooks(net, [m for m in net.modules() if not list(m.children())],
-                       lambda mod, args, out: ran.append((names.get(id(mod), "?"), mod)), example, training=False)
-    return ran
-
-
-def forward_with_hooks(net: Any, modules: list[Any], hook: Callable[..., None], inputs: Any, training: bool) -> None:
-    """One forward pass without gradients in the given mode with `hook` on each of `modules`; the net's mode kept."""
-    import torch
-
-    handles = [m.register_forward_hook(hook) for m in modules]
-    was_training = net.training
-    try:
-        net.train(training)
-        with torch.no_grad():
-            net(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        net.train(was_training)
-
-
-def weighted_layers(net: Any, example: Any) -> list[Any]:
-    """The executed Conv2d, BatchNorm2d and Linear modules in forward order, each once."""
-    seen: set[int] = set()
-    out = []
-    for _, m in executed_layers(net, example):
-        if type(m).__name__ in WEIGHTED and id(m) not in seen:
-            seen.add(id(m))
-            out.append(m)
-    return out
-
-
-def layer_states(net: Any, example: Any) -> list[dict[str, Any]]:
-    """The executed weighted layers' types and state_dicts as plain arrays, in forward order."""
-    return [{"type": type(m).__name__, "state": state_arrays(m)} for m in weighted_layers(net, example)]
-
-
-def load_layer_states(net: Any, example: Any, layers: list[dict[str, Any]]) -> None:
-    """Load weights given in forward order into the executed weighted layers of `net`."""
-    import torch
-
-    targets = weighted_layers(net, example)
-    got = [type(m).__name__ for m in targets]
-    want = [layer["type"] for layer in layers]
-    if got != want:
-        raise ValueError(f"the layers your Net applies are {got or 'none'}; the exercise's network applies {want}, "
-                         "so the reference's weights cannot be loaded into it")
-    for m, layer in zip(targets, layers):
-        m.load_state_dict({k: torch.as_tensor(v) for k, v in layer["state"].items()}, strict=True)
-
-
 def module_attrs(m: Any) -> dict[str, Any]:
+    """A layer's settings (kernel size, channels …), encoded."""
     if type(m).__name__ in ("MaxPool2d", "AvgPool2d"):
-        return {a: plain_param(getattr(m, a)) for a in ("kernel_size", "stride", "padding")}
-    return {a: plain_param(getattr(m, a)) for a in LAYER_ATTRS if hasattr(m, a)}
+        return {a: values.encode(getattr(m, a)) for a in ("kernel_size", "stride", "padding")}
+    return {a: values.encode(getattr(m, a)) for a in LAYER_ATTRS if hasattr(m, a)}
 
 
 def layer_trace(net: Any, inputs: Any) -> list[dict[str, Any]]:
@@ -428,7 +283,7 @@ def net_forward(module: Any, normalization: bool, layers: list[dict[str, Any]], 
         load_layer_states(net, torch.zeros(2, 3, 32, 32), layers)
         net.eval()
         with torch.no_grad():
-            return tensor(net(inputs))
+            return values.encode(net(inputs))
 
     return guarded(run)
 
@@ -459,29 +314,6 @@ class BatchLoader:
             yield self.images[idx], self.labels[idx]
 
 
-def build_model(spec: list[list[Any]]) -> Any:
-    """A network from a plain layer list; the grader sends its reference architecture this way."""
-    import torch.nn as nn
-
-    layers: list[nn.Module] = []
-    for kind, *args in spec:
-        if kind == "conv":
-            layers.append(nn.Conv2d(*args))
-        elif kind == "bn":
-            layers.append(nn.BatchNorm2d(args[0], momentum=args[1]))
-        elif kind == "relu":
-            layers.append(nn.ReLU())
-        elif kind == "maxpool":
-            layers.append(nn.MaxPool2d(*args))
-        elif kind == "flatten":
-            layers.append(nn.Flatten())
-        elif kind == "linear":
-            layers.append(nn.Linear(*args))
-        else:
-            raise ValueError(f"unknown layer {kind}")
-    return nn.Sequential(*layers)
-
-
 def to_device(device: str, *tensors: Any) -> list[Any]:
     return [t.to(device) for t in tensors]
 
@@ -504,7 +336,7 @@ def student_train(module: Any, spec: list[list[Any]], state: dict[str, Any], tra
     result = guarded(lambda: module.train(model, criterion, optimizer, train_loader, test_loader,
                                           num_epochs=epochs, use_gpu=use_gpu))
     if result["ok"]:
-        result["value"] = nested(result["value"])
+        result["value"] = values.encode(result["value"])
     model = model.cpu()
     result["state"] = state_arrays(model)
     return result
@@ -612,14 +444,6 @@ def accuracy_figure(module: Any, runs: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- Task 4
 
 
-def seeded_resnet(seed: int) -> Any:
-    import torch
-    import torchvision
-
-    torch.manual_seed(seed)
-    return torchvision.models.resnet18(weights=None).eval()
-
-
 def param_sums(model: Any) -> dict[str, list[float]]:
 
     return {k: [float(v.detach().double().sum()), float((v.detach().double() ** 2).sum())]
@@ -643,7 +467,7 @@ def resnet_layers(module: Any, seed: int, inputs: Any) -> dict[str, Any]:
         handles = []
         def keep(key: str, out: Any) -> None:  # a forward hook that returns None leaves the output as it is
             if key not in outputs:
-                outputs[key] = tensor(out)
+                outputs[key] = values.encode(out)
 
         for key, layer in list(picked.items())[:20]:
             if isinstance(layer, torch.nn.Module) and id(layer) in names:
@@ -671,7 +495,7 @@ def activations(module: Any, seed: int, image: Any, names: dict[str, str]) -> di
 
     model = seeded_resnet(seed)
     layers = {k: model.get_submodule(n) for k, n in names.items()}
-    result = guarded(lambda: {str(k): tensor(v) for k, v in dict(module.get_activations(model, image, layers)).items()})
+    result = guarded(lambda: {str(k): values.encode(v) for k, v in dict(module.get_activations(model, image, layers)).items()})
     result["hooks_left"] = {n: len(m._forward_hooks) + len(m._forward_pre_hooks) for n, m in model.named_modules()
                             if len(m._forward_hooks) + len(m._forward_pre_hooks)}
     with torch.no_grad():
@@ -683,7 +507,7 @@ def activations(module: Any, seed: int, image: Any, names: dict[str, str]) -> di
 def saliency(module: Any, seed: int, images: Any, labels: Any) -> dict[str, Any]:
     """saliency_maps on a seeded ResNet18; the weights' sums before and after."""
     model = seeded_resnet(seed)
-    result = guarded(lambda: tensor(module.saliency_maps(images.clone(), labels.clone(), model)))
+    result = guarded(lambda: values.encode(module.saliency_maps(images.clone(), labels.clone(), model)))
     result["weights_after"] = param_sums(model)
     return result
 

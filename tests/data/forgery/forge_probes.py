@@ -12,9 +12,8 @@ def _forge() -> None:
     def ok(value):
         return {"ok": True, "value": value}
 
-    def t(array, **extra):
-        return {"kind": "tensor", "array": _np.asarray(array, dtype=_np.float64), "requires_grad": False,
-                "dtype": "torch.float32", "is_tensor": True, **extra}
+    def t(array):  # a tensor in the worker's value format (grader.worker.values)
+        return {"__tensor__": _np.asarray(array, dtype=_np.float64), "dtype": "torch.float32", "requires_grad": False}
 
     def chw(image):
         return _np.asarray(image, dtype=_np.float64).transpose(2, 0, 1) / 255
@@ -109,9 +108,9 @@ def _forge() -> None:
         return ok({"layers": moved})
 
     def student_train(module, spec, state, train_x, train_y, test_x, test_y, epochs, batch_size, lr, seed, use_gpu, order):
-        half = {"kind": "list", "items": [{"kind": "number", "value": 0.5} for _ in range(epochs)]}
+        half = [0.5] * epochs
         moved = {k: v.numpy() + (0.01 if v.is_floating_point() else 0) for k, v in state.items()}
-        return {"ok": True, "value": {"kind": "list", "items": [half, half]}, "state": moved, "orders": [],
+        return {"ok": True, "value": {"__tuple__": [half, half]}, "state": moved, "orders": [],
                 "seconds": 0.001, "images_per_s": 1e9}
 
     def figure(axes, png=b"\x89PNG\r\n\x1a\n"):
