@@ -107,7 +107,7 @@ class GradingSession:
         self.settings = settings
         self.rubric = rubric
         self.seed = seed
-        self.device = resolve_device(settings.device)
+        self.device: str = resolve_device(settings.device).value  # plain text: it crosses to the worker
         self.deadline = time.monotonic() + remaining_s
         self.remaining_s = remaining_s
         self.timings: dict[str, float] = {}

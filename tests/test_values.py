@@ -214,3 +214,11 @@ def test_errors_show_only_the_students_frames_and_exits_in_words():
     assert values.describe_failure(SystemExit(3))["message"] == "your code called exit(3)"
     assert values.error_text(described).startswith("ValueError: bad bad")
     assert values.error_text(["forged"]) == "Error: ['forged']"
+
+
+def test_the_graders_named_words_go_to_the_student_as_text():
+    """A StrEnum argument (Device.CUDA) reaches the student's code as "cuda", never as an enum it cannot use."""
+    from grader.config import Device
+
+    assert values.encode(Device.CUDA, arguments=True) == "cuda" and type(values.encode(Device.CUDA, arguments=True)) is str
+    assert values.decode(values.encode({"device": Device.CPU}, arguments=True)) == {"device": "cpu"}

@@ -123,6 +123,8 @@ class _Encoder:
             raise _OverBudget
         if value is None or type(value) in (bool, int, float, str):
             return value
+        if self.arguments and isinstance(value, str):
+            return str.__str__(value)  # the grader's named words (a StrEnum such as Device.CUDA) go as their text
         if depth >= MAX_DEPTH:
             return self.over("nested too deeply")
         torch = _torch()
