@@ -32,7 +32,7 @@ from grader.student import CheckFailed, outcome
 from grader.worker import values
 from grader.worker.values import Tensor
 from grader.training import (ARCH, ARCH_BN, BATCH, EPOCHS, LR, TEST_IMAGES, THRESHOLD, TRAIN_IMAGES, accuracy, images,
-                             part, reference_layers, replay, seeded_state, state_dict)
+                             part, reference_layers, replay, seeded_state, state_dict, weights_apart)
 from grader.worker.models import build_model, layer_states, load_layer_states
 from grader.worker.probes import IMAGE_BUDGET
 
@@ -449,13 +449,10 @@ def test_net_learns(ctx, ref):
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckFailed(f"{what}: its weights should fit the exercise's architecture, but {' '.join(str(exc).split())}.") from None
     replayed = replay(start.state_dict(), train, np.arange(len(pick)), NET_BATCH, zero=True)
-    unchanged, differ = [], []
-    for (name, want), have, before in zip(replayed.state_dict().items(), trained.state_dict().values(),
-                                          start.state_dict().values()):
-        if torch.equal(have, before):
-            unchanged.append(name)
-        elif not torch.allclose(have, want, atol=1e-5, rtol=1e-4):
-            differ.append(name)
+    unchanged = [name for (name, have), before in zip(trained.state_dict().items(), start.state_dict().values())
+                 if torch.equal(have, before)]
+    differ = [name for name in weights_apart(trained.state_dict(), replayed.state_dict(), start.state_dict())
+              if name not in unchanged]
     if unchanged:
         raise CheckFailed(f"{what}: every layer should learn, but the weights of {', '.join(unchanged)} (in the reference "
                           "network's names) did not change: no gradient reaches them (detached, or not parameters?).")
@@ -537,7 +534,8 @@ def test_train_returns_lists(ctx):
     model = trained_weights(ARCH, got, what)
     if all(torch.equal(model.state_dict()[k].float(), v.float()) for k, v in state.items()):
         raise CheckFailed(f"{what} should train the model, but its weights did not change.")
-    if not any(same_weights(model, replay(state, train, got["order"], 16, zero=zero, epochs=3)) for zero in (True, False)):
+    if not any(same_weights(model, replay(state, train, got["order"], 16, zero=zero, epochs=3), state)
+               for zero in (True, False)):
         raise CheckFailed(f"{what}: the weights after train() should be those of 3 epochs of optimizer steps on the "
                           "training loader's batches; they are not, so the accuracies it returned describe another "
                           "network.")
@@ -548,9 +546,9 @@ def test_train_returns_lists(ctx):
                           f"loader's 32 images, {acc:.4f}; it returned {got['test'][-1]:.4f}.")
 
 
-def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(torch.allclose(x.float(), y.float(), atol=1e-5, rtol=1e-4)
-               for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+def same_weights(a: torch.nn.Module, b: torch.nn.Module, start: dict[str, torch.Tensor]) -> bool:
+    """`a`'s weights are `b`'s, the replay from `start`, up to what floats and Adam allow (training.weights_apart)."""
+    return not weights_apart(a.state_dict(), b.state_dict(), start)
 
 
 def batch_accuracies(model: torch.nn.Module, x: torch.Tensor, y: np.ndarray, order: np.ndarray, batch: int,
@@ -651,9 +649,9 @@ def test_train_zeroes_gradients(ctx):
     what = "train() for one epoch of 6 batches"
     got = run_train(ctx, ARCH, state, train, test, 1, 16, LR, ctx.seed + 2, what)
     model = trained_weights(ARCH, got, what)
-    if same_weights(model, replay(state, train, got["order"], 16, zero=True)):
+    if same_weights(model, replay(state, train, got["order"], 16, zero=True), state):
         return
-    if same_weights(model, replay(state, train, got["order"], 16, zero=False)):
+    if same_weights(model, replay(state, train, got["order"], 16, zero=False), state):
         raise CheckFailed(f"{what}: gradients should be zeroed before each backward pass (optimizer.zero_grad()), "
                           "but the weights after training show them accumulating across batches.")
     raise CheckFailed(f"{what}: expected the weights of one Adam step per batch (zero_grad, forward, "
