@@ -14,32 +14,24 @@ from __future__ import annotations
 import os
 import sys
 import time
-import zipfile
 from pathlib import Path
 
-from grader.outfiles import folder_name
-from grader.config import Settings, load_rubric
-from grader.errors import SandboxError, SubmissionRejected
-from grader.grading import rejected
-from grader.intake import parse_name
+from grader.config import Settings
+from grader.errors import SandboxError
 from grader.outfiles import write_outputs
 from grader.scoring import CheckResult, GradingResult, ManualItem
+
+from tests.helpers import stand_in_start
 
 
 def _grade(zip_path: Path, settings: Settings, child: bool) -> GradingResult:
     if os.environ.get("FAKE_GRADER_LOG"):
         with open(os.environ["FAKE_GRADER_LOG"], "a") as log:
             log.write(zip_path.name + "\n")
-    rubric = load_rubric(settings.rubric_path)
-    stem = folder_name(zip_path.name)
-    try:
-        student = parse_name(zip_path.name, settings.matriculation_digits)
-    except SubmissionRejected as exc:
-        result = rejected(stem, exc.reason, exc.flag, rubric)
-        write_outputs(result, settings.out_dir)
-        return result
-    with zipfile.ZipFile(zip_path) as zf:
-        code = zf.read("exercise4.py").decode()
+    start = stand_in_start(zip_path, settings)
+    if isinstance(start, GradingResult):
+        return start
+    rubric, stem, student, code = start
     if "SANDBOX-BROKEN" in code and os.environ.get("FAKE_SANDBOX_BROKEN"):
         raise SandboxError("The sandbox could not start the student's worker: bwrap: no permission.")
     if "EXIT-8-SILENTLY" in code and child:

@@ -176,3 +176,28 @@ def core() -> str:
     for heavy in ("import torchvision\n", "from matplotlib.figure import Figure\n", "from torchvision import transforms\n"):
         source = source.replace(heavy, "")
     return source
+
+
+# --------------------------------------------------------------------------- stand-in graders (tests/fake_grade.py, test_identity)
+
+
+def stand_in_start(zip_path: Path, settings: Settings) -> tuple[Any, str, Any, str] | Any:
+    """What a stand-in grader starts from: (rubric, stem, student, the zip's exercise4.py), or the written
+    result of a zip whose name is not a submission's (as the real grader writes it)."""
+    from grader.config import load_rubric
+    from grader.errors import SubmissionRejected
+    from grader.grading import rejected
+    from grader.intake import parse_name
+    from grader.outfiles import folder_name, write_outputs
+
+    rubric = load_rubric(settings.rubric_path)
+    stem = folder_name(zip_path.name)
+    try:
+        student = parse_name(zip_path.name, settings.matriculation_digits)
+    except SubmissionRejected as exc:
+        result = rejected(stem, exc.reason, exc.flag, rubric)
+        write_outputs(result, settings.out_dir)
+        return result
+    with zipfile.ZipFile(zip_path) as zf:
+        code = zf.read("exercise4.py").decode()
+    return rubric, stem, student, code

@@ -26,11 +26,13 @@ from grader.batch import RESERVED, run_batch
 from grader.config import DEFAULT, Settings, load_rubric
 from grader.errors import SubmissionRejected
 from grader.grading import rejected
-from grader.intake import MAX_MEMBER_PATH, open_submission, parse_name
+from grader.intake import MAX_MEMBER_PATH, open_submission
 from grader.overrides import OverridesError
-from grader.outfiles import folder_name, output_name, save_log, write_outputs
+from grader.outfiles import save_log, write_outputs
 from grader.report import result_from_json
 from grader.scoring import CheckResult, GradingResult, ManualItem
+
+from tests.helpers import stand_in_start
 
 T0 = 1_700_000_000.0
 GOOD = "PASS\n# ANSWER 1b: The kernel picks patches that look like it.\n"
@@ -39,16 +41,10 @@ BAD = "FAIL\n"
 
 def quick_grade(zip_path: Path, settings: Settings) -> GradingResult:
     """A stand-in grader: every check passes when the code says PASS; what it prints goes to the TA's log."""
-    rubric = load_rubric(settings.rubric_path)
-    stem = folder_name(zip_path.name)
-    try:
-        student = parse_name(zip_path.name, settings.matriculation_digits)
-    except SubmissionRejected as exc:
-        result = rejected(stem, exc.reason, exc.flag, rubric)
-        write_outputs(result, settings.out_dir)
-        return result
-    with zipfile.ZipFile(zip_path) as zf:
-        code = zf.read("exercise4.py").decode()
+    start = stand_in_start(zip_path, settings)
+    if isinstance(start, GradingResult):
+        return start
+    rubric, stem, student, code = start
     ok = code.startswith("PASS")
     checks = tuple(CheckResult(c.id, c.task, c.title, c.points if ok else 0.0, c.points,
                                "passed" if ok else "failed", "" if ok else "expected something else", 0.01)
