@@ -108,7 +108,7 @@ def test_zip_holds_setup_run_autograder_grader_reference_and_data(built: Path) -
             names = set(wheel.namelist())
     # What grading needs from the package, including the files that are not Python.
     for need in ("grader/checks/pytest.ini", "grader/rubric.toml", "grader/templates/report.html.j2",
-                 "grader/checks/test_task3.py", "grader/worker/main.py", "grader/gradescope.py"):
+                 "grader/checks/test_task3_train.py", "grader/worker/main.py", "grader/gradescope.py"):
         assert need in names
     assert not any(n.startswith(("solutions/", "tests/")) or "__pycache__" in n for n in names)
 

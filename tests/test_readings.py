@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.checks import test_task3, test_task4
+from grader.checks import test_task3_net as test_task3, test_task4
 from grader.checks.context import CheckContext, FigureRecorder
 from grader.config import DEFAULT, load_rubric
 from grader.data import data_root, load_split, sample

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def test_every_check_has_rubric_points_and_vice_versa():
     functions = check_functions()
     assert set(functions) == set(rubric.checks)
     for cid, item in rubric.checks.items():
-        assert functions[cid] == f"test_task{top_task(item.task)}.py", "a check lives in its task's file"
+        # A task's checks live in its file, or in its files when it is large (Task 3: _data, _net, _train).
+        assert re.fullmatch(rf"test_task{top_task(item.task)}(_[a-z]+)?\.py", functions[cid]), "a check lives in its task's file"
         assert item.points > 0 and item.title
 
 
