@@ -139,7 +139,7 @@ def test_constant_stubs_get_no_point(tmp_path, make_submission):
 def test_hidden_checks_that_do_not_run_stop_grading_instead_of_scoring_zero(tmp_path, make_submission,
                                                                           reference_source, monkeypatch):
     """A broken check file would give every submission the same wrong zero: the grader stops instead."""
-    import grader.grading
+    import grader.session
     from grader.config import CHECKS_DIR
     from grader.errors import ConfigError
 
@@ -147,7 +147,7 @@ def test_hidden_checks_that_do_not_run_stop_grading_instead_of_scoring_zero(tmp_
     broken.mkdir()
     (broken / "pytest.ini").write_text((CHECKS_DIR / "pytest.ini").read_text())
     (broken / "test_task1.py").write_text("def test_conv_relu_stride1(ctx):\n    return (\n")  # does not parse
-    monkeypatch.setattr(grader.grading, "CHECKS_DIR", broken)
+    monkeypatch.setattr(grader.session, "CHECKS_DIR", broken)
     with pytest.raises(ConfigError, match="The hidden checks did not run"):
         grade_submission(make_submission(reference_source), settings(tmp_path, ("test_conv_relu_stride1",)))
 
