@@ -39,6 +39,9 @@ def shipped_root() -> Path:
         return root
     if not SHIPPED_DATA.exists():
         raise DataError(f"The shipped CIFAR-10 subset {SHIPPED_DATA} is missing; give a data set with --data.")
+    if DATA_CACHE.is_symlink() and not DATA_CACHE.exists():
+        raise DataError(f"The data cache {DATA_CACHE} is a link to {os.readlink(DATA_CACHE)}, which does not exist; "
+                        "remove the link (the subset is unpacked there again) or give a data set with --data.")
     DATA_CACHE.mkdir(parents=True, exist_ok=True)
     # Unpack beside the target and rename, so two graders starting at once never see half a folder.
     tmp = Path(tempfile.mkdtemp(dir=DATA_CACHE, prefix=".unpack-"))

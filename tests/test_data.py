@@ -105,3 +105,13 @@ def test_extract_plain_never_writes_an_absolute_name_outside(tmp_path, extractor
         except DataError:
             pass  # without it, refused
     assert not name.exists()
+
+
+def test_a_dangling_cache_link_is_a_clear_error(tmp_path, monkeypatch):
+    """What CI met: `data/cache` committed as a link to another machine's folder."""
+    import grader.data as data
+    cache = tmp_path / "cache"
+    cache.symlink_to(tmp_path / "elsewhere" / "cache")
+    monkeypatch.setattr(data, "DATA_CACHE", cache)
+    with pytest.raises(DataError, match="link to .*does not exist"):
+        data.shipped_root()
