@@ -218,6 +218,31 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
         click.echo(line)
 
 
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--grader-name", default=None, help="Name recorded with each decision (default: your login).")
+@click.option("--overrides", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Manual points file (default: OUT/overrides.csv).")
+@click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
+def review(out: Path, port: int | None, grader_name: str | None, overrides: Path | None, no_browser: bool) -> None:
+    """Grade a batch's written answers by question in the browser (127.0.0.1 only, a token in the URL)."""
+    from grader.review import make_server
+    from grader.review.app import default_grader_name
+
+    server, served = _guard(lambda: make_server(out, grader_name or default_grader_name(), port, overrides))
+    click.echo(f"Reviewing {out}: {served.url}")
+    click.echo("Every decision is written to the overrides file at once; Ctrl-C stops the app.")
+    if not no_browser:
+        import webbrowser
+
+        webbrowser.open(served.url)
+    try:
+        server.serve_forever()  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        click.echo("Stopped; the decisions are in the overrides file. Run `grader batch` to merge them.")
+
+
 def _guard(action):  # type: ignore[no-untyped-def]
     """Run a library call; a GraderError becomes its message and exit code, nothing else is caught."""
     try:

@@ -138,6 +138,8 @@ class RubricQuestion:
     task: str
     points: float
     question: str
+    items: tuple[tuple[str, float, str], ...] = ()
+    """Default rubric items (id, points, feedback sentence) that `grader review` starts from."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,11 @@ def load_rubric(path: Path = RUBRIC_PATH) -> Rubric:
         checks[cid] = RubricCheck(cid, str(item["task"]), float(item["points"]), str(item["title"]))
     questions: dict[str, RubricQuestion] = {}
     for qid, item in raw.get("questions", {}).items():
-        questions[qid] = RubricQuestion(qid, str(item["task"]), float(item["points"]), str(item["question"]))
+        try:
+            defaults = tuple((str(i["id"]), float(i["points"]), str(i.get("text", ""))) for i in item.get("items", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"Question {qid!r}: each of its items needs an id, points and text ({exc}).") from exc
+        questions[qid] = RubricQuestion(qid, str(item["task"]), float(item["points"]), str(item["question"]), defaults)
     items: list[RubricCheck | RubricQuestion] = [*checks.values(), *questions.values()]
     for item in items:
         if top_task(item.task) not in tasks:

@@ -22,14 +22,47 @@ student and question; lines starting with ``#`` are comments)::
 A later row for the same student and question wins. The file lives outside the cached grading
 results, so regrading (``--force``, a new grader version) never loses it: the overrides are
 merged into every result each time the batch runs.
+
+Rubric items (``grader review`` writes these; a 4-column file as above keeps working). Optional
+columns after ``comment``::
+
+    student,question,points,comment,items,adjust,grader,time,flag
+    Mustermann-123456,1b,1,,a;c,,anna,2026-12-02T07:01:12Z,
+    Musterfrau-234567,1b,0.5,See the ReLU.,b,-0.5,ben,2026-12-02T07:02:40Z,1
+
+* ``items``: ids of the question's rubric items (``;`` or space separated). Their definitions (id,
+  points, the feedback sentence) are in ``rubric_items.json`` in the overrides file's folder
+  (written by the app; a question it does not list has the ``items`` of its ``[questions."id"]``
+  table in ``grader/rubric.toml``, if any).
+* ``adjust``: points added to the items' sum (may be negative).
+* ``grader``, ``time`` (ISO 8601 UTC): who decided and when; ``flag``: ``1`` marks "look again".
+
+A row with items or an adjustment gets its points *computed when the file is read*: the items'
+points now, plus ``adjust``, clamped to [0, the question's points]; its ``points`` cell only records
+what they were worth when written. So changing an item's points in ``rubric_items.json`` changes
+every answer that carries it, in the app and in the next ``grader batch`` alike: grades.csv, the
+worksheet and the app compute with one function (`score`) from one file and cannot disagree. The
+student's feedback is the items' sentences, then the free comment.
+
+`record` appends rows the way two TAs' apps can share a file: under an exclusive ``flock`` on
+``<file>.lock`` it re-reads the file, adds its rows, and replaces the file atomically, so neither
+app's decision is lost and a reader never sees half a file. Both names hold a dot, so no student
+folder can be called like them (`grader.outfiles.output_name`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
+import json
+import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from grader.config import Rubric
 from grader.errors import OverridesError
@@ -37,9 +70,100 @@ from grader.flags import Flag
 from grader.scoring import GradingResult
 
 HEADER = ("student", "question", "points", "comment")
+EXTRA = ("items", "adjust", "grader", "time", "flag")
+"""The optional columns a rubric-item row adds (old 4-column files have none)."""
 TEMPLATE = ("# Manual points for written answers; see grader/overrides.py. One row per student and question:\n"
             "# student (folder name, matriculation number or participant id),question,points,comment\n"
             "student,question,points,comment\n")
+ITEMS_NAME = "rubric_items.json"
+"""The rubric items' definitions, beside the overrides file."""
+_ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class RubricItem:
+    """One reusable rubric item of a question: points (may be negative) and the sentence the student reads."""
+
+    id: str
+    points: float
+    text: str
+
+
+def score(items: tuple[str, ...], adjust: float | None, defined: dict[str, RubricItem], max_points: float) -> float:
+    """The points of an answer carrying `items` with `adjust` added, clamped to [0, max_points]."""
+    total = sum(defined[i].points for i in items if i in defined) + (adjust or 0.0)
+    return round(min(max(total, 0.0), max_points), 4)
+
+
+def feedback(items: tuple[str, ...], comment: str, defined: dict[str, RubricItem]) -> str:
+    """What the student reads: the items' sentences, then the free comment."""
+    parts = [defined[i].text.strip() for i in items if i in defined and defined[i].text.strip()]
+    if comment.strip():
+        parts.append(comment.strip())
+    return " ".join(parts)
+
+
+def check_item(raw: Any, where: str) -> RubricItem:
+    """A rubric item from its JSON or TOML table, with a sentence saying what is wrong when it is not one."""
+    if not isinstance(raw, dict):
+        raise OverridesError(f"{where}: a rubric item is a table with id, points and text, not {raw!r}.")
+    item_id = str(raw.get("id", ""))
+    if not _ITEM_ID.match(item_id):
+        raise OverridesError(f"{where}: item id {item_id!r} must be 1 to 32 letters, digits, '-' or '_'.")
+    points = raw.get("points")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not math.isfinite(points):
+        raise OverridesError(f"{where}: item {item_id!r} needs a number of points, not {points!r}.")
+    return RubricItem(item_id, float(points), str(raw.get("text", "")))
+
+
+def items_path(overrides_path: Path) -> Path:
+    """Where the rubric items of this overrides file are kept."""
+    return Path(overrides_path).parent / ITEMS_NAME
+
+
+def load_items(path: Path, rubric: Rubric) -> dict[str, dict[str, RubricItem]]:
+    """Each question's rubric items by id: the items file's, else the rubric's defaults."""
+    stored: dict[str, Any] = {}
+    if Path(path).exists():
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise OverridesError(f"Cannot read the rubric items {path}: {exc}.") from exc
+        stored = data.get("questions", {}) if isinstance(data, dict) else {}
+        if not isinstance(stored, dict):
+            raise OverridesError(f"{path}: 'questions' must map question ids to lists of items.")
+    found: dict[str, dict[str, RubricItem]] = {}
+    for qid, question in rubric.questions.items():
+        raw = stored.get(qid, [{"id": i, "points": p, "text": t} for i, p, t in question.items])
+        if not isinstance(raw, list):
+            raise OverridesError(f"{path}: the items of question {qid} must be a list.")
+        found[qid] = {}
+        for r in raw:
+            item = check_item(r, f"{path}, question {qid}")
+            found[qid][item.id] = item
+    return found
+
+
+def save_items(path: Path, items: dict[str, dict[str, RubricItem]]) -> None:
+    """Write every question's items atomically (under the same lock as the overrides; see `locked`)."""
+    from grader.outfiles import write_atomic
+
+    data = {"questions": {q: [{"id": i.id, "points": i.points, "text": i.text} for i in its.values()]
+                          for q, its in items.items()}}
+    write_atomic(Path(path), json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def locked(overrides_path: Path) -> Iterator[None]:
+    """Hold the exclusive lock that every writer of this overrides file (and its items) takes."""
+    lock = Path(overrides_path).with_name(Path(overrides_path).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -52,13 +176,26 @@ class Override:
     comment: str
     line: int
     """Line in the file, for messages."""
+    items: tuple[str, ...] = ()
+    """Rubric item ids; with them (or an adjustment) `points` is computed from the items' definitions."""
+    adjust: float | None = None
+    grader: str = ""
+    time: str = ""
+    flag: bool = False
+    """The TA marked the answer "look again"."""
+    feedback: str = ""
+    """What the student reads: the items' sentences, then the comment."""
 
 
-def load_overrides(path: Path, rubric: Rubric) -> list[Override]:
-    """The rows of an overrides file, checked against the rubric; an absent file has none."""
+def load_overrides(path: Path, rubric: Rubric, items: dict[str, dict[str, RubricItem]] | None = None) -> list[Override]:
+    """The rows of an overrides file, checked against the rubric; an absent file has none.
+
+    Rows naming rubric items are scored with `items` (default: the items file beside `path`).
+    """
     path = Path(path)
     if not path.exists():
         return []
+    defined = items if items is not None else load_items(items_path(path), rubric)
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -72,7 +209,7 @@ def load_overrides(path: Path, rubric: Rubric) -> list[Override]:
     header = [h.strip().casefold() for h in rows[0]]
     if header[:2] != ["student", "question"] or "points" not in header:
         raise OverridesError(f"{path}: the first row must be the header {','.join(HEADER)}, not {','.join(rows[0])}.")
-    col = {name: header.index(name) for name in HEADER if name in header}
+    col = {name: header.index(name) for name in (*HEADER, *EXTRA) if name in header}
     found: list[Override] = []
     for (number, _), row in zip(lines[1:], rows[1:]):
         cell = {name: (row[i].strip() if i < len(row) else "") for name, i in col.items()}
@@ -84,7 +221,21 @@ def load_overrides(path: Path, rubric: Rubric) -> list[Override]:
             raise OverridesError(f"{where}: there is no written question {cell['question']!r}; the rubric has "
                                  f"{', '.join(rubric.questions)}.")
         points: float | None = None
-        if cell["points"]:
+        chosen = tuple(cell.get("items", "").replace(";", " ").split())
+        adjust: float | None = None
+        if cell.get("adjust"):
+            try:
+                adjust = float(cell["adjust"].replace(",", "."))
+            except ValueError as exc:
+                raise OverridesError(f"{where}: adjust {cell['adjust']!r} is not a number.") from exc
+        known = defined.get(question.id, {})
+        unknown = [i for i in chosen if i not in known]
+        if unknown:
+            raise OverridesError(f"{where}: question {question.id} has no rubric item {', '.join(unknown)} "
+                                 f"(it has {', '.join(known) or 'none'}; see {ITEMS_NAME}).")
+        if chosen or adjust is not None:
+            points = score(chosen, adjust, known, question.points)
+        elif cell["points"]:
             try:
                 points = float(cell["points"].replace(",", "."))
             except ValueError as exc:
@@ -92,8 +243,45 @@ def load_overrides(path: Path, rubric: Rubric) -> list[Override]:
             if not 0 <= points <= question.points:
                 raise OverridesError(f"{where}: {points:g} points for question {question.id}, which is worth "
                                      f"0 to {question.points:g}.")
-        found.append(Override(cell["student"], question.id, points, cell.get("comment", ""), number))
+        comment = cell.get("comment", "")
+        found.append(Override(cell["student"], question.id, points, comment, number, chosen, adjust,
+                              cell.get("grader", ""), cell.get("time", ""), cell.get("flag", "") not in ("", "0"),
+                              feedback(chosen, comment, known)))
     return found
+
+
+def record(path: Path, rows: list[dict[str, str]]) -> None:
+    """Append decisions (dicts of the columns) to the overrides file: locked, re-read, replaced atomically.
+
+    A file with the old 4-column header gets the extended one; its rows stay as they are.
+    """
+    from grader.outfiles import write_atomic
+
+    path = Path(path)
+    with locked(path):
+        text = path.read_bytes().decode("utf-8-sig") if path.exists() else TEMPLATE
+        lines = text.splitlines(keepends=True)
+        data = [n for n, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+        delimiter = ","
+        columns = list(HEADER)
+        if data:
+            head = lines[data[0]]
+            delimiter = ";" if head.count(";") > head.count(",") else ","
+            columns = [h.strip().casefold() for h in next(csv.reader([head], delimiter=delimiter))]
+            missing = [c for c in (*HEADER, *EXTRA) if c not in columns]
+            if missing:
+                columns += missing
+                lines[data[0]] = delimiter.join(columns) + "\n"
+        else:
+            lines.append(",".join((*HEADER, *EXTRA)) + "\n")
+            columns = [*HEADER, *EXTRA]
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+        for row in rows:
+            writer.writerow([row.get(c, "") for c in columns])
+        write_atomic(path, "".join(lines) + buffer.getvalue())
 
 
 def refuse_shared(overrides: list[Override], shared: dict[str, list[str]], path: Path) -> None:
@@ -128,7 +316,8 @@ def apply_overrides(result: GradingResult, overrides: list[Override]) -> Grading
     if not overrides or not result.manual:
         return result
     latest = {o.question: o for o in overrides}
-    manual = tuple(replace(m, points=latest[m.id].points, comment=latest[m.id].comment) if m.id in latest else m
+    manual = tuple(replace(m, points=latest[m.id].points, comment=latest[m.id].feedback or latest[m.id].comment)
+                   if m.id in latest else m
                    for m in result.manual)
     changed = replace(result, manual=manual)
     if result.graded:

@@ -201,3 +201,46 @@ def stand_in_start(zip_path: Path, settings: Settings) -> tuple[Any, str, Any, s
     with zipfile.ZipFile(zip_path) as zf:
         code = zf.read("exercise4.py").decode()
     return rubric, stem, student, code
+
+
+# --------------------------------------------------------------------------- review (grader review's batches)
+
+
+def written_term(answers: list[dict[str, str]], mtime: float = T0) -> list[tuple[str, str, str, str, float]]:
+    """A term of students whose zips answer the written questions with the given texts (one line each)."""
+    term = []
+    for n, given in enumerate(answers):
+        lines = "".join(f"# ANSWER {qid}: {' '.join(text.split())}\n" for qid, text in given.items())
+        term.append((f"Student {review_surname(n)}", str(5000 + n), f"{review_surname(n)}-{300000 + n}.zip",
+                     "X = 1\n" + lines, mtime))
+    return term
+
+
+def review_surname(n: int) -> str:
+    """The surname of the n-th student of `written_term` (letters only, as submission names need)."""
+    return "S" + "".join(chr(97 + (n // 26 ** i) % 26) for i in (2, 1, 0))
+
+
+def review_folder(n: int) -> str:
+    """The output folder of the n-th student of `written_term`."""
+    return f"{review_surname(n)}-{300000 + n}"
+
+
+def review_batch(root: Path, answers: list[dict[str, str]], worksheet: bool = False) -> Path:
+    """Grade a Moodle download of `answers` with the fake grader (in-process) into root/out; return that folder."""
+    from grader.batch import run_batch
+    from tests import fake_grade
+
+    term = written_term(answers)
+    download = make_download(root / "download", term)
+    sheet = None
+    if worksheet:
+        sheet = root / "worksheet.csv"
+        header = ('\ufeffIdentifier,"Full name","Email address",Status,Grade,"Maximum Grade","Grade can be changed",'
+                  '"Last modified (submission)","Online text","Last modified (grade)","Feedback comments"\n')
+        rows = "".join(f'"Participant {5000 + n}","Student {review_surname(n)}",s{n}@example.org,"Submitted for grading",,49.00,'
+                       'Yes,"Monday, 3 June 2024, 10:12 AM",,-,\n' for n in range(len(term)))
+        sheet.write_text(header + rows, encoding="utf-8")
+    run_batch(download, settings(root / "out"), grade=fake_grade.grade_inproc, worksheet=sheet,
+              scale=True if worksheet else None)
+    return root / "out"
