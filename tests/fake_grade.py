@@ -3,7 +3,7 @@
 Run in the test's process (``grade_inproc``) or in the batch's child processes
 (``tests.fake_grade:grade_child``, ``tests.fake_grade:grade_child_slowly``). What the zip's
 ``exercise4.py`` says decides the result: ``MISTAKE <check id>`` fails that check, ``def (`` is an
-import error, ``# ANSWER <id>: text`` answers a written question, ``os._exit`` crashes the child,
+import error, ``# ANSWER <id>: text`` answers a written question (``# ANSWERJSON <id>: "a JSON string"`` with newlines), ``os._exit`` crashes the child,
 ``while True`` hangs it, ``EXIT-8-SILENTLY`` ends the child with the sandbox's exit code
 but no report, and ``SANDBOX-BROKEN`` (with ``FAKE_SANDBOX_BROKEN`` set) is a set-up failure.
 Each zip graded is appended to the file ``FAKE_GRADER_LOG`` names.
@@ -11,6 +11,7 @@ Each zip graded is appended to the file ``FAKE_GRADER_LOG`` names.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -51,6 +52,9 @@ def _grade(zip_path: Path, settings: Settings, child: bool) -> GradingResult:
         if line.startswith("# ANSWER "):
             qid, text = line[len("# ANSWER "):].split(":", 1)
             answers[qid] = text.strip()
+        elif line.startswith("# ANSWERJSON "):
+            qid, text = line[len("# ANSWERJSON "):].split(":", 1)
+            answers[qid] = json.loads(text)
     broken = "def (" in code
     checks = []
     for c in rubric.checks.values():

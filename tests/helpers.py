@@ -207,10 +207,10 @@ def stand_in_start(zip_path: Path, settings: Settings) -> tuple[Any, str, Any, s
 
 
 def written_term(answers: list[dict[str, str]], mtime: float = T0) -> list[tuple[str, str, str, str, float]]:
-    """A term of students whose zips answer the written questions with the given texts (one line each)."""
+    """A term of students whose zips answer the written questions with the given texts (kept as they are)."""
     term = []
     for n, given in enumerate(answers):
-        lines = "".join(f"# ANSWER {qid}: {' '.join(text.splitlines())}\n" for qid, text in given.items())
+        lines = "".join(f"# ANSWERJSON {qid}: {json.dumps(text)}\n" for qid, text in given.items())
         term.append((f"Student {review_surname(n)}", str(5000 + n), f"{review_surname(n)}-{300000 + n}.zip",
                      "X = 1\n" + lines, mtime))
     return term
