@@ -96,6 +96,7 @@ class Review:
         if not self.questions:
             raise GraderError(f"{out} holds no graded submission with written answers; run `grader batch` first.")
         self._groups: dict[str, list[Group]] = {}
+        self._groups_lock = threading.Lock()
         self._lock = threading.Lock()
         self._seen: tuple[Any, ...] | None = None
         self._items: dict[str, dict[str, ov.RubricItem]] = {}
@@ -134,9 +135,15 @@ class Review:
 
     def groups(self, qid: str) -> list[Group]:
         """The question's answer groups (computed once per app)."""
-        if qid not in self._groups:
-            self._groups[qid] = group_answers({a.key: a.text for a in self.answers.get(qid, [])})
-        return self._groups[qid]
+        with self._groups_lock:
+            if qid not in self._groups:
+                self._groups[qid] = group_answers({a.key: a.text for a in self.answers.get(qid, [])})
+            return self._groups[qid]
+
+    def group_all(self) -> None:
+        """Group every question's answers (the app starts this in the background, so pages open at once)."""
+        for qid in self.questions:
+            self.groups(qid)
 
     def items(self, qid: str) -> list[dict[str, Any]]:
         """The question's rubric items as the page shows them."""
@@ -249,6 +256,7 @@ def create_app(out: Path, grader_name: str, token: str, overrides_path: Path | N
                rubric_path: Path = RUBRIC_PATH) -> Flask:
     """The Flask app for one output folder; every request must carry `token` (query `token` or X-Review-Token)."""
     review = Review(Path(out), grader_name, overrides_path, rubric_path)
+    threading.Thread(target=review.group_all, name="review-groups", daemon=True).start()
     app = Flask("grader.review", template_folder=str(Path(__file__).resolve().parent.parent / "templates"))
     app.config["review"] = review
     app.jinja_env.autoescape = True  # Flask escapes only *.html by default; ours are *.html.j2 (student text!)

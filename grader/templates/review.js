@@ -196,6 +196,8 @@
         t.blur(); if (first) go(Number(first.dataset.index)); e.preventDefault();
       } else if (e.key === "Enter" && (t === $("comment") || t === $("adjust"))) {
         t.blur(); e.preventDefault(); saveAndNext();
+      } else if (e.key === "Enter" && t === $("newpts")) {
+        e.preventDefault(); $("newtext").focus();
       } else if (e.key === "Enter" && t === $("newtext")) {
         e.preventDefault(); $("additem").click();
       }
@@ -211,7 +213,7 @@
     else if (k === "f" || k === "F") { if (pending) { pending.flag = !pending.flag; pending.dirty = true; render(); } }
     else if (k === "c" || k === "C") { $("comment").focus(); }
     else if (k === "a" || k === "A") { $("adjust").focus(); }
-    else if (k === "i" || k === "I") { $("newtext").focus(); }
+    else if (k === "i" || k === "I") { $("newpts").focus(); }
     else if (k === "/") { $("search").focus(); }
     else if (k === "?") { $("help").hidden = !$("help").hidden; }
     else if (k === "Escape") { $("help").hidden = true; }
