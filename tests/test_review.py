@@ -256,3 +256,30 @@ def test_empty_answers_form_their_own_group_and_copies_group_together():
     assert by_member["c1"] == by_member["c2"] == by_member["c3"] != by_member["o1"]
     copied = next(g for g in groups if "c1" in g.members)
     assert copied.typical in {"c1", "c2", "c3"}
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_the_server_listens_on_localhost_only_with_a_token_in_its_url(batch):
+    from grader.review import make_server
+
+    server, served = make_server(batch, "anna")
+    try:
+        host, port = server.server_address  # type: ignore[attr-defined]
+        assert host == "127.0.0.1" and served.port == port
+        assert served.url.startswith(f"http://127.0.0.1:{port}/?token=") and len(served.url.split("=", 1)[1]) >= 24
+        again, other = make_server(batch, "anna")
+        again.server_close()  # type: ignore[attr-defined]
+        assert other.url.split("=", 1)[1] != served.url.split("=", 1)[1]  # a fresh token each start
+    finally:
+        server.server_close()  # type: ignore[attr-defined]
+
+
+def test_the_command_on_a_folder_without_a_batch_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    result = CliRunner().invoke(main, ["review", str(tmp_path), "--no-browser"])
+    assert result.exit_code != 0 and "run `grader batch` first" in result.output

@@ -16,8 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 
 EMPTY_GROUP = "empty"
-DEFAULT_THRESHOLD = 0.8
-"""Largest average cosine distance within a group (measured on the corpus: see README)."""
+DEFAULT_THRESHOLD = 0.7
+"""Largest average cosine distance between two groups that are merged (chosen on the corpus: see README)."""
 
 _NO_ANSWER = {
     "", "-", "--", "?", "??", "...", "todo", "tbd", "n/a", "na", "none", "nothing", "no idea", "no answer",
