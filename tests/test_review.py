@@ -228,6 +228,15 @@ def test_the_batch_merges_the_apps_points_and_sentences(client, batch, tmp_path,
     assert "Right: the kernel" in (batch / review_folder(0) / "report.html").read_text()
 
 
+def test_an_overrides_file_broken_by_hand_is_a_sentence_not_a_crash(client, batch):
+    with open(batch / "overrides.csv", "a", encoding="utf-8") as handle:
+        handle.write(f"{review_folder(0)},1b,7,too many\n")
+    status, body = api(client, "/api/q/1b")
+    assert status == 409 and "7 points for question 1b, which is worth 0 to 1" in body["error"]
+    page = client.get(f"/q/1b?token={TOKEN}")
+    assert page.status_code == 409 and "line 4" in page.get_data(as_text=True)
+
+
 def test_a_folder_without_a_batch_is_a_sentence(tmp_path):
     from grader.errors import GraderError
 

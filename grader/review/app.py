@@ -278,6 +278,13 @@ def create_app(out: Path, grader_name: str, token: str, overrides_path: Path | N
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
+    @app.errorhandler(OverridesError)
+    def unreadable(exc: OverridesError) -> Any:
+        # Someone edited the overrides or items file by hand and broke it: say where, keep the app running.
+        if request.path.startswith("/api/"):
+            return jsonify({"error": exc.message}), 409
+        return Response(f"The overrides cannot be read: {exc.message}\n", status=409, mimetype="text/plain")
+
     @app.get("/")
     def home() -> Any:
         return redirect(f"/q/{next(iter(review.questions))}?token={token}")
