@@ -89,6 +89,7 @@ def served(tmp_path):
     thread.start()
     yield out, info, deserved
     server.shutdown()  # type: ignore[attr-defined]
+    server.server_close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -206,3 +207,22 @@ def test_a_batch_graded_with_the_keyboard_lands_in_grades_and_the_worksheet(serv
         assert float(row["Grade"]) == pytest.approx(automatic + sum(manual_now[k].values()), abs=0.005), k
     assert "Partly right: the main point is there" in sheet[f"Participant {5000 + int(target.split('-')[1]) - 300000}"][
         "Feedback comments"]
+
+
+def test_student_text_is_shown_as_text_and_never_runs(tmp_path, chromium):
+    hostile = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">\n  indented line"
+    out = review_batch(tmp_path, [{"1b": hostile}, {"1b": "The kernel matches patches."}])
+    server, info = make_server(out, "anna", token=TOKEN)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)  # type: ignore[attr-defined]
+    thread.start()
+    try:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+        page.goto(info.url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.click(f"#answers tbody tr[data-key='{review_folder(0)}']")
+        assert page.text_content("#answer") == hostile  # whitespace and markup kept as text
+        assert page.evaluate("window.pwned") is None
+        assert page.eval_on_selector_all("#answer *", "els => els.length") == 0
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
