@@ -186,6 +186,19 @@ def test_a_batch_graded_with_the_keyboard_lands_in_grades_and_the_worksheet(serv
     other.wait_for_function(f"document.querySelector(\"#answers tbody tr[data-key='{target}']\")"
                             ".children[2].textContent === '0.5'", timeout=10_000)
 
+    # "Look again": F flags an answer; the overview lists it and its link opens it.
+    flagged = full[1] if len(full) > 1 else full[0]
+    page.click(f"#answers tbody tr[data-key='{flagged}']")
+    page.keyboard.press("f")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.querySelector(\"#answers tbody tr[data-key='{flagged}']\")"
+                           ".children[3].textContent.includes('⚑')")
+    page.goto(f"http://127.0.0.1:{info.port}/overview?token={TOKEN}")
+    assert page.text_content("tr[data-question='1b'] .progress") == f"{len(deserved)} / {len(deserved)}"
+    page.click(f"tr[data-question='1b'] .flagged a")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.text_content("#who") == flagged
+
     # The batch merges it all: grades.csv and the Moodle worksheet have the points.
     from grader.batch import run_batch
 

@@ -245,8 +245,9 @@
       $("sync").textContent = "cannot reach the app";
     });
   }, C.poll_ms);
-  // Start on the first ungraded answer.
+  // Start on the answer the link names (the overview's "look again" list), else the first ungraded one.
+  const named = S.answers.findIndex((a) => a.key === decodeURIComponent(location.hash.slice(1)));
   const first = S.answers.findIndex((a) => !a.graded);
-  go(first < 0 ? 0 : first);
+  go(named >= 0 ? named : (first < 0 ? 0 : first));
   document.body.dataset.ready = "1";
 })();
