@@ -59,7 +59,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -250,15 +250,18 @@ def load_overrides(path: Path, rubric: Rubric, items: dict[str, dict[str, Rubric
     return found
 
 
-def record(path: Path, rows: list[dict[str, str]]) -> None:
+def record(path: Path, rows: list[dict[str, str]], check: Callable[[], None] | None = None) -> None:
     """Append decisions (dicts of the columns) to the overrides file: locked, re-read, replaced atomically.
 
-    A file with the old 4-column header gets the extended one; its rows stay as they are.
+    A file with the old 4-column header gets the extended one; its rows stay as they are. `check` runs
+    under the lock first (and may raise): another app cannot change the items between it and the write.
     """
     from grader.outfiles import write_atomic
 
     path = Path(path)
     with locked(path):
+        if check is not None:
+            check()
         text = path.read_bytes().decode("utf-8-sig") if path.exists() else TEMPLATE
         lines = text.splitlines(keepends=True)
         data = [n for n, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]

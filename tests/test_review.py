@@ -197,6 +197,18 @@ def test_polling_tells_a_page_of_another_apps_decision(batch):
         1.0, "anna")
 
 
+def test_an_item_removed_by_another_app_in_the_meantime_is_not_written(batch, rubric):
+    one, two = (create_app(batch, name, TOKEN) for name in ("anna", "ben"))
+    api(one.test_client(), "/api/q/1b/items", {"points": 1, "text": "Right."})
+    review = two.config["review"]
+    review.refresh()  # ben's app knows item a ...
+    api(one.test_client(), "/api/q/1b/items", {"id": "a", "delete": True})  # ... anna removes it ...
+    review.refresh = lambda: None  # ... and ben saves before his app has looked again
+    with pytest.raises(ValueError, match="was just removed"):
+        review.decide("1b", [{"key": review_folder(0), "items": ["a"]}])
+    assert ov.load_overrides(batch / "overrides.csv", rubric) == []  # the file still loads
+
+
 def test_bad_requests_get_a_sentence(client):
     assert api(client, "/api/q/1b/decide", {"decisions": [{"key": "nobody", "items": []}]})[0] == 400
     status, body = api(client, "/api/q/1b/decide", {"decisions": [{"key": review_folder(0), "items": ["zz"]}]})

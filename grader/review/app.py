@@ -222,8 +222,15 @@ class Review:
                          "comment": str(d.get("comment") or ""), "items": ";".join(chosen),
                          "adjust": "" if adjust is None else f"{adjust:g}", "grader": self.grader_name,
                          "time": now_utc(), "flag": "1" if d.get("flag") else ""})
+        def still_defined() -> None:
+            # Under the lock: another TA may have removed an item since this app last looked.
+            now = ov.load_items(self.items_path, self.rubric).get(qid, {})
+            gone = sorted({i for r in rows for i in r["items"].split(";") if i and i not in now})
+            if gone:
+                raise ValueError(f"item {', '.join(gone)} of question {qid} was just removed; reload the page")
+
         if rows:
-            ov.record(self.overrides_path, rows)
+            ov.record(self.overrides_path, rows, still_defined)
 
     def edit_item(self, qid: str, change: dict[str, Any]) -> None:
         """Add, change or remove one rubric item of a question; every answer carrying it is re-scored by that."""
