@@ -304,3 +304,30 @@ def test_the_command_on_a_folder_without_a_batch_says_so(tmp_path):
 
     result = CliRunner().invoke(main, ["review", str(tmp_path), "--no-browser"])
     assert result.exit_code != 0 and "run `grader batch` first" in result.output
+
+
+def test_the_command_serves_the_folder_at_the_url_it_prints(batch):
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", "from grader.cli import main; main()", "review", str(batch),
+                             "--no-browser", "--grader-name", "cli-ta"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        url = line.split(": ", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url.replace("/?", "/q/2c?"), timeout=10) as page:
+            assert "Question 2c" in page.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.split("?")[0] + "q/2c", timeout=10)
+        assert refused.value.code == 403
+        refused.value.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()  # type: ignore[union-attr]

@@ -37,12 +37,15 @@ def free_port() -> int:
 def make_server(out: Path, grader_name: str, port: int | None = None, overrides: Path | None = None,
                 token: str | None = None) -> tuple[object, Served]:
     """A threaded WSGI server of the app for `out` (not started) and its URL with the token."""
+    import logging
+
     from werkzeug.serving import make_server as wsgi_server
 
     from grader.review.app import create_app
 
     token = token or secrets.token_urlsafe(24)
     app = create_app(Path(out), grader_name, token, overrides)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request (a poll every 2 s) on the terminal
     server = wsgi_server("127.0.0.1", port or free_port(), app, threaded=True)
     bound = int(server.server_port)
     return server, Served(f"http://127.0.0.1:{bound}/?token={token}", bound)
