@@ -297,6 +297,18 @@ def test_the_server_listens_on_localhost_only_with_a_token_in_its_url(batch):
         server.server_close()  # type: ignore[attr-defined]
 
 
+def test_a_port_in_use_is_a_sentence(batch):
+    from grader.errors import GraderError
+    from grader.review import make_server
+
+    server, served = make_server(batch, "anna")
+    try:
+        with pytest.raises(GraderError, match=f"Cannot listen on 127.0.0.1 port {served.port}"):
+            make_server(batch, "anna", port=served.port)
+    finally:
+        server.server_close()  # type: ignore[attr-defined]
+
+
 def test_the_command_on_a_folder_without_a_batch_says_so(tmp_path):
     from click.testing import CliRunner
 

@@ -18,6 +18,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.errors import GraderError
+
 
 @dataclass(frozen=True)
 class Served:
@@ -46,6 +48,15 @@ def make_server(out: Path, grader_name: str, port: int | None = None, overrides:
     token = token or secrets.token_urlsafe(24)
     app = create_app(Path(out), grader_name, token, overrides)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request (a poll every 2 s) on the terminal
+    if port:
+        # Werkzeug exits the process on a port in use; say it in a sentence instead.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise GraderError(f"Cannot listen on 127.0.0.1 port {port}: {exc.strerror or exc}. "
+                                  "Leave out --port to take a free one.") from exc
     server = wsgi_server("127.0.0.1", port or free_port(), app, threaded=True)
     bound = int(server.server_port)
     return server, Served(f"http://127.0.0.1:{bound}/?token={token}", bound)
