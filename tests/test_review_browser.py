@@ -236,6 +236,17 @@ def test_student_text_is_shown_as_text_and_never_runs(tmp_path, chromium):
         assert page.text_content("#answer") == hostile  # whitespace and markup kept as text
         assert page.evaluate("window.pwned") is None
         assert page.eval_on_selector_all("#answer *", "els => els.length") == 0
+        # `/` searches the answers; Enter opens the first match.
+        page.keyboard.press("j")
+        assert page.text_content("#who") == review_folder(1)
+        page.keyboard.press("/")
+        page.keyboard.type("indented")
+        assert page.eval_on_selector_all("#answers tbody tr", "rows => rows.map(r => r.dataset.key)") == [
+            review_folder(0)]
+        page.keyboard.press("Enter")
+        assert page.text_content("#who") == review_folder(0)
+        page.keyboard.press("?")
+        assert page.is_visible("#help") and "toggle rubric item" in page.text_content("#help")
     finally:
         server.shutdown()  # type: ignore[attr-defined]
         server.server_close()  # type: ignore[attr-defined]
