@@ -4,7 +4,9 @@ Builds an output folder as `grader batch` leaves it (results.json per student, b
 overrides file already holding 2,000 decisions), then times, through the Flask app in-process:
 the app's start (reading every answer), the first question page (grouping its 500 answers), a
 question page again, a save of one decision, an item's points changed (all answers re-scored),
-and the poll a second page makes. Prints the figures; asserts nothing.
+and the poll a second page makes. With Debian's chromium at /usr/bin/chromium (Playwright) it also
+times the page in a browser: loaded and drawn, one item toggled (a redraw), one answer saved and the
+next shown. Prints the figures; asserts nothing.
 
     PYTHONPATH=. python benchmarks/bench_review.py [--students 500]
 """
@@ -28,6 +30,7 @@ from grader.review.app import create_app  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "answers" / "answers.json"
 TOKEN = "bench"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def build(out: Path, students: int) -> None:
@@ -53,6 +56,44 @@ def build(out: Path, students: int) -> None:
     ov.ensure_file(out / "overrides.csv")
     ov.record(out / "overrides.csv", [{"student": f"S{n:04d}-{400000 + n}", "question": q, "points": "1", "items": "a"}
                                       for n in range(0, students, 2) for q in rubric.questions])
+
+
+def in_browser(out: Path) -> tuple[float, float, float]:
+    """Seconds (median of 5) for the question page to load and draw, a digit's redraw, and Enter's save and next."""
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from grader.review import make_server
+
+    server, info = make_server(out, "bench", token=TOKEN)
+    threading.Thread(target=server.serve_forever, daemon=True).start()  # type: ignore[attr-defined]
+    server_app = server.app  # type: ignore[attr-defined]
+    server_app.config["review"].group_all()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+            loads, toggles, saves = [], [], []
+            for _ in range(5):
+                start = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{info.port}/q/2c?token={TOKEN}")
+                page.wait_for_selector("body[data-ready='1']")
+                loads.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                page.keyboard.press("1")
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(1)))")
+                toggles.append(time.perf_counter() - start)
+                who = page.text_content("#who")
+                start = time.perf_counter()
+                page.keyboard.press("Enter")
+                page.wait_for_function(f"document.getElementById('who').textContent !== {json.dumps(who)}")
+                saves.append(time.perf_counter() - start)
+            browser.close()
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+    return statistics.median(loads), statistics.median(toggles), statistics.median(saves)
 
 
 def timed(action, repeat: int = 5) -> float:
@@ -90,6 +131,7 @@ def main() -> None:
         version = client.get(f"/api/q/1b?token={TOKEN}").get_json()["version"]
         poll = timed(lambda: client.get(f"/api/q/1b?since={version}&token={TOKEN}"))
         size = len(first.data)
+        browser = in_browser(out) if Path(CHROMIUM).exists() else None
     print(f"grader review, {args.students} students x 8 answers, {args.students * 4} decisions on file:")
     print(f"  app start (read every results.json)      {started * 1000:8.1f} ms")
     print(f"  first question page (right after start)  {first_page * 1000:8.1f} ms  ({size / 1024:.0f} KiB)")
@@ -98,6 +140,12 @@ def main() -> None:
     print(f"  save one decision (locked atomic append) {save * 1000:8.1f} ms")
     print(f"  change an item's points (re-score all)   {rescore * 1000:8.1f} ms")
     print(f"  poll with nothing new                    {poll * 1000:8.1f} ms")
+    if browser is None:
+        print(f"  in a browser: not measured ({CHROMIUM} is missing)")
+    else:
+        print(f"  in chromium: page loaded and drawn       {browser[0] * 1000:8.1f} ms")
+        print(f"  in chromium: a digit (item toggled)      {browser[1] * 1000:8.1f} ms")
+        print(f"  in chromium: Enter (saved, next shown)   {browser[2] * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@
     if (!S.answers.length) return;
     idx = (i + S.answers.length) % S.answers.length;
     startPending();
-    render();
+    render(false);
     const row = document.querySelector('#answers tr[data-index="' + idx + '"]');
     if (row) row.scrollIntoView({block: "nearest"});
   }
@@ -95,14 +95,16 @@
     if (!it || !pending) return;
     if (pending.items.has(it.id)) pending.items.delete(it.id); else pending.items.add(it.id);
     pending.dirty = true; pending.suggested = false;
-    render();
+    render(false);
   }
   function editItem(change) {
     return api("/api/q/" + encodeURIComponent(S.question) + "/items", change).then(merge)
       .catch((e) => { $("sync").textContent = "item NOT saved: " + e.message; });
   }
 
-  function render() {
+  function render(all) {
+    // all: redraw the answer list and the groups too (after new decisions); otherwise only this answer's
+    // panel, so a key press stays fast with 500 answers.
     const a = S.answers[idx];
     const done = S.answers.filter((b) => b.graded).length;
     $("progress").textContent = done + " / " + S.answers.length + " graded";
@@ -123,8 +125,14 @@
       (pending.dirty ? " (not saved)" : "");
     $("points").className = pending.suggested ? "suggested" : "";
     renderItems();
-    renderList();
-    renderGroups();
+    if (all !== false) {
+      renderList();
+      renderGroups();
+    } else {
+      document.querySelectorAll("#answers tbody tr.cur").forEach((tr) => tr.classList.remove("cur"));
+      const row = document.querySelector('#answers tr[data-index="' + idx + '"]');
+      if (row) row.classList.add("cur");
+    }
   }
   function renderItems() {
     const ol = $("items");
@@ -150,25 +158,29 @@
       ol.append(li);
     });
   }
+  const rows = []; // one <tr> per answer, built once and updated in place
   function renderList() {
     const tbody = document.querySelector("#answers tbody");
     const q = $("search").value.trim().toLowerCase();
-    tbody.textContent = "";
     S.answers.forEach((b, n) => {
-      if (q && !b.text.toLowerCase().includes(q) && !b.key.toLowerCase().includes(q)) return;
-      const tr = document.createElement("tr");
-      tr.dataset.index = n; tr.dataset.key = b.key;
-      if (n === idx) tr.className = "cur";
-      const cells = [b.key, b.group, b.graded ? fmt(b.points) : "open", b.items.join(" ") + (b.flag ? " ⚑" : ""),
-                     b.text.slice(0, 90)];
-      cells.forEach((c, i) => {
-        const td = document.createElement("td"); td.textContent = c;
-        if (i === 2) { td.className = b.graded ? "graded points" : "open points"; }
-        if (i === 3 && b.flag) td.classList.add("flag");
-        tr.append(td);
-      });
-      tr.addEventListener("click", () => go(n));
-      tbody.append(tr);
+      let tr = rows[n];
+      if (!tr) {
+        tr = document.createElement("tr");
+        tr.dataset.index = n; tr.dataset.key = b.key;
+        for (let i = 0; i < 5; i++) tr.append(document.createElement("td"));
+        tr.children[0].textContent = b.key;
+        tr.children[1].textContent = b.group;
+        tr.children[4].textContent = b.text.slice(0, 90);
+        tr.addEventListener("click", () => go(n));
+        tbody.append(tr);
+        rows[n] = tr;
+      }
+      tr.className = n === idx ? "cur" : "";
+      tr.hidden = !!q && !b.text.toLowerCase().includes(q) && !b.key.toLowerCase().includes(q);
+      tr.children[2].textContent = b.graded ? fmt(b.points) : "open";
+      tr.children[2].className = b.graded ? "graded points" : "open points";
+      tr.children[3].textContent = b.items.join(" ") + (b.flag ? " ⚑" : "");
+      tr.children[3].className = b.flag ? "flag" : "";
     });
   }
   function renderGroups() {
@@ -192,7 +204,7 @@
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) {
       if (e.key === "Escape") { t.blur(); e.preventDefault(); }
       else if (e.key === "Enter" && t === $("search")) {
-        const first = document.querySelector("#answers tbody tr");
+        const first = document.querySelector("#answers tbody tr:not([hidden])");
         t.blur(); if (first) go(Number(first.dataset.index)); e.preventDefault();
       } else if (e.key === "Enter" && (t === $("comment") || t === $("adjust"))) {
         t.blur(); e.preventDefault(); saveAndNext();
@@ -210,7 +222,7 @@
     else if (k === "g" || k === "G") { applyToGroup(); }
     else if (k === "j" || k === "ArrowDown" || k === "ArrowRight") { go(idx + 1); }
     else if (k === "k" || k === "ArrowUp" || k === "ArrowLeft") { go(idx - 1); }
-    else if (k === "f" || k === "F") { if (pending) { pending.flag = !pending.flag; pending.dirty = true; render(); } }
+    else if (k === "f" || k === "F") { if (pending) { pending.flag = !pending.flag; pending.dirty = true; render(false); } }
     else if (k === "c" || k === "C") { $("comment").focus(); }
     else if (k === "a" || k === "A") { $("adjust").focus(); }
     else if (k === "i" || k === "I") { $("newpts").focus(); }
@@ -248,6 +260,9 @@
   // Start on the answer the link names (the overview's "look again" list), else the first ungraded one.
   const named = S.answers.findIndex((a) => a.key === decodeURIComponent(location.hash.slice(1)));
   const first = S.answers.findIndex((a) => !a.graded);
-  go(named >= 0 ? named : (first < 0 ? 0 : first));
+  idx = named >= 0 ? named : (first < 0 ? 0 : first);
+  startPending();
+  render(true);
+  go(idx);
   document.body.dataset.ready = "1";
 })();
