@@ -141,3 +141,50 @@ def mutate(code: str, rng: random.Random) -> str:
         else:
             lines[i] = re.sub(r"\d", lambda m: str(rng.randint(0, 9)), lines[i])
     return "".join(lines)
+
+
+ANSWER_FROM, ANSWER_TO, ANSWER_KEY = "Hoffmann-440013", "Demir-430068", "1b"
+"""The planted written answer: Demir-430068 hands in Hoffmann-440013's answer to 1b, its own code unchanged."""
+
+
+def planted_files() -> tuple[dict[str, tuple[str, bytes]], dict[str, str], set[frozenset[str]]]:
+    """The corpus with planted copies: files by submission name, each one's origin, and the planted pairs."""
+    from grader.similarity.sources import read_answers
+
+    files = corpus()
+
+    def text(name: str) -> str:
+        return files[name][1].decode("utf-8")
+
+    copies = {
+        "Verbatim-900001": ("Aksoy-460032", files["Aksoy-460032"]),
+        "Renamed-900002": ("Kowalczyk-420034", ("exercise4.py", rename_identifiers(text("Kowalczyk-420034")).encode())),
+        "Reordered-900003": ("Schulze-450058", ("exercise4.py", reorder_functions(text("Schulze-450058")).encode())),
+        "Recommented-900004": ("Yildiz-440068", ("exercise4.py", rewrite_comments(text("Yildiz-440068")).encode())),
+        "Notebook-900005": ("Brandt-410052", ("exercise4.ipynb", as_notebook(text("Brandt-410052")))),
+        "Disguised-900007": ("Markovic-440074", ("exercise4.py", rewrite_comments(
+            reorder_functions(rename_identifiers(text("Markovic-440074")))).encode())),
+    }
+    answer = read_answers(text(ANSWER_FROM))[ANSWER_KEY]
+    out = dict(files)
+    out[ANSWER_TO] = ("exercise4.py", with_answer(text(ANSWER_TO), ANSWER_KEY, answer).encode("utf-8"))
+    origin = {name: name for name in files}
+    pairs = {frozenset((ANSWER_TO, ANSWER_FROM))}
+    for name, (source, file) in copies.items():
+        out[name] = file
+        origin[name] = source
+        pairs.add(frozenset((name, source)))
+    return out, origin, pairs
+
+
+def independent(a: str, b: str, origin: dict[str, str], planted: set[frozenset[str]]) -> bool:
+    """Whether a pair was written independently (not planted, not one origin, not the one author's trio)."""
+    oa, ob = origin[a], origin[b]
+    return frozenset((a, b)) not in planted and oa != ob and not (oa in SAME_AUTHOR and ob in SAME_AUTHOR)
+
+
+def write_zips(files: dict[str, tuple[str, bytes]], dest: Path) -> dict[str, Path]:
+    """Each submission zipped as Name.zip (its code file alone) into dest."""
+    from grader.example import build_zip
+
+    return {name: build_zip(dest / f"{name}.zip", {fname: data}) for name, (fname, data) in files.items()}
