@@ -118,9 +118,11 @@ class _Answers:
                         counts[(q, s)] = counts.get((q, s), 0) + 1
         common = {k for k, c in counts.items() if c > limit}
         self.holders = counts
+        self.by_name: dict[str, dict[str, dict[tuple[str, ...], list[int]]]] = {}
         for (name, q), sh in self.sh.items():
             for s in [s for s in sh if (q, s) in common]:
                 del sh[s]
+            self.by_name.setdefault(name, {})[q] = sh
 
     def index(self) -> dict[tuple[str, tuple[str, ...]], list[str]]:
         out: dict[tuple[str, tuple[str, ...]], list[str]] = {}
@@ -133,21 +135,22 @@ class _Answers:
         """Words of a's answers covered by shingles b's answers to the same question share; those questions;
         the words weighted by rarity as code tokens are (:func:`_weighted`)."""
         total, questions, rare = 0, [], 0.0
-        for (name, q), sh in self.sh.items():
-            if name != a or (b, q) not in self.sh:
+        theirs = self.by_name.get(b, {})
+        for q, sh in self.by_name.get(a, {}).items():
+            other = theirs.get(q)
+            if not other:
                 continue
-            other = self.sh[(b, q)]
-            covered: dict[int, float] = {}
-            for s, positions in sh.items():
-                if s in other:
-                    w = 1.0 / max(1, self.holders.get((q, s), 2) - 1)
-                    for p in positions:
-                        for i in range(p, p + ANSWER_SHINGLE):
-                            covered[i] = max(covered.get(i, 0.0), w)
-            if covered:
-                total += len(covered)
-                rare += sum(covered.values())
-                questions.append(q)
+            common = list(sh.keys() & other.keys())
+            if not common:
+                continue
+            starts = np.array([p for c in common for p in sh[c]], dtype=np.int64)
+            weights = np.array([1.0 / max(1, self.holders.get((q, c), 2) - 1) for c in common for _ in sh[c]])
+            cover = np.zeros(len(self.words[(a, q)]) + ANSWER_SHINGLE)
+            np.maximum.at(cover, (starts[:, None] + np.arange(ANSWER_SHINGLE)).ravel(),
+                          np.repeat(weights, ANSWER_SHINGLE))
+            total += int(np.count_nonzero(cover))
+            rare += float(cover.sum())
+            questions.append(q)
         return total, tuple(sorted(questions)), rare
 
 
@@ -187,7 +190,7 @@ def _covered(positions: np.ndarray) -> int:
     return int(np.sum(slices[1] - slices[0])) if slices.shape[1] else 0
 
 
-def _weighted(doc: Doc, keep: np.ndarray, both: np.ndarray, holders: dict[int, int]) -> float:
+def _weighted(doc: Doc, keep: np.ndarray, both: np.ndarray, holders: tuple[np.ndarray, np.ndarray]) -> float:
     """Tokens of `doc` covered by the shared fingerprints `both`, each token weighted by its rarest k-gram's rarity.
 
     A fingerprint that only the two hold weighs 1; one that m of the term's submissions hold weighs 1 / (m - 1):
@@ -198,7 +201,14 @@ def _weighted(doc: Doc, keep: np.ndarray, both: np.ndarray, holders: dict[int, i
     if not mask.any():
         return 0.0
     pos = doc.fp.positions[keep][mask]
-    weight = np.array([1.0 / max(1, holders.get(int(h), 2) - 1) for h in hashes[mask].tolist()])
+    keys, held = holders
+    shared = hashes[mask]
+    m = np.full(len(shared), 2, dtype=np.int64)
+    if len(keys):
+        at = np.clip(np.searchsorted(keys, shared), 0, len(keys) - 1)
+        hit = keys[at] == shared
+        m[hit] = held[at[hit]]
+    weight = 1.0 / np.maximum(1, m - 1)
     cover = np.zeros(doc.fp.length + fpm.K, dtype=np.float64)
     cells = (pos[:, None] + np.arange(fpm.K)).ravel()
     np.maximum.at(cover, cells, np.repeat(weight, fpm.K))
@@ -215,7 +225,8 @@ def compare(docs: list[Doc], boilerplate: np.ndarray, template_answers: dict[str
         for h in np.unique(d.fp.hashes[~np.isin(d.fp.hashes, boilerplate)]).tolist():
             counts[h] = counts.get(h, 0) + 1
     common = np.array(sorted(h for h, c in counts.items() if c > limit), dtype=np.int64)
-    holders = {h: c for h, c in counts.items() if c <= limit}
+    rare_keys = np.array(sorted(h for h, c in counts.items() if c <= limit), dtype=np.int64)
+    holders = (rare_keys, np.array([counts[h] for h in rare_keys.tolist()], dtype=np.int64))
     drop = np.union1d(boilerplate, common)
     kept = {d.name: ~np.isin(d.fp.hashes, drop) for d in docs}
     own = {d.name: _covered(d.fp.positions[kept[d.name]]) for d in docs}

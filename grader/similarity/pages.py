@@ -72,7 +72,8 @@ def closest(compared: Compared) -> dict[str, Pair]:
 def render_index(compared: Compared, pairs: list[Pair], compared_with: list[str]) -> str:
     """OUT/similarity/index.html."""
     term = sum(1 for d in compared.docs.values() if d.group != EARLIER)
-    rows = [{"rank": compared.pairs.index(p) + 1, "p": p, "file": pair_file(p)} for p in pairs]
+    rank = {(p.a, p.b): i for i, p in enumerate(compared.pairs, 1)}
+    rows = [{"rank": rank[(p.a, p.b)], "p": p, "file": pair_file(p)} for p in pairs]
     return environment().get_template("similarity_index.html.j2").render(
         rows=rows, total=len(compared.pairs), term=term, earlier=len(compared.docs) - term,
         compared_with=compared_with, wording=WORDING, version=grader.__version__)
