@@ -29,6 +29,10 @@ common = [
 ]
 
 
+COMPARE_WITH_HELP = ("A folder of earlier terms' zips or known public solutions (.zip, .py, .ipynb), compared against "
+                     "this term's submissions, not among themselves (repeatable).")
+
+
 def with_common(func):  # type: ignore[no-untyped-def]
     for option in reversed(common):
         func = option(func)
@@ -220,10 +224,6 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
         bar[0].close()
     for line in summary.lines():
         click.echo(line)
-
-
-COMPARE_WITH_HELP = ("A folder of earlier terms' zips or known public solutions (.zip, .py, .ipynb), compared against "
-                     "this term's submissions, not among themselves (repeatable).")
 
 
 @main.command()

@@ -178,3 +178,46 @@ def test_the_stable_hash_ignores_names_comments_and_whitespace():
     a = "def f(alpha, beta):\n    # add them\n    total = alpha + beta * 2\n    return [total for _ in range(3)]\n" * 3
     b = "def g(x, y):\n\n    t = x + y * 2  # other words\n    return [t for _ in range(3)]\n" * 3
     assert fpm.fingerprint(a).hashes.tolist() == fpm.fingerprint(b).hashes.tolist() != []
+
+
+# --------------------------------------------------------------------------- through grader batch
+
+
+def test_a_batch_shows_each_students_closest_match_and_grader_similarity_redoes_it(tmp_path, fake):
+    from grader.batch import run_batch
+    from grader.cli import main
+    from tests.helpers import settings
+    from tests.similarity_corpus import corpus, rename_identifiers
+
+    files = corpus()
+    chosen = {n: files[n] for n in ("Kowalczyk-420034", "Schulze-450058", "Demir-430068")}
+    chosen["Renamed-900002"] = ("exercise4.py", rename_identifiers(files["Kowalczyk-420034"][1].decode()).encode())
+    source = tmp_path / "zips"
+    write_zips(chosen, source)
+    build_zip(source / "similarity.zip", {"exercise4.py": "x = 1\n"})  # a reserved name: its folder is another
+    out = tmp_path / "reports"
+    summary = run_batch(source, settings(out), workers=1, grade=fake.grade_inproc)
+    assert "similar submissions" in summary.outputs
+    assert not (out / "similarity" / "results.json").exists()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Most similar" in index and 'href="similarity/index.html"' in index
+    closest = json.loads((out / "similarity" / "closest.json").read_text(encoding="utf-8"))
+    assert closest["Renamed-900002"]["other"] == "Kowalczyk-420034"
+    assert f'href="{closest["Renamed-900002"]["page"]}"' in index
+    assert (out / closest["Renamed-900002"]["page"]).is_file()
+
+    (out / "index.html").write_text("old", encoding="utf-8")
+    result = CliRunner().invoke(main, ["similarity", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "0 read now" in result.output
+    assert "Most similar" in (out / "index.html").read_text(encoding="utf-8")
+
+    run_batch(source, settings(out), workers=1, grade=fake.grade_inproc, similarity=False)
+    assert "Most similar" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_grader_similarity_on_a_folder_without_a_batch_says_so(tmp_path):
+    from grader.cli import main
+
+    result = CliRunner().invoke(main, ["similarity", str(tmp_path)])
+    assert result.exit_code != 0 and "run grader batch first" in result.output
