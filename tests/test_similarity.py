@@ -132,6 +132,8 @@ def test_answers_are_read_as_a_literal_never_run(tmp_path):
     assert read_answers(code) == {"1b": "last"}
     assert read_answers("ANSWERS = {'1b': f()}\n") == {}
     assert read_answers("def (:\n") == {}
+    # A notebook whose other cells are not Python (help syntax, a stray magic) still gives its answers.
+    assert read_answers("model?\nANSWERS = {\n    '1b': 'from a cell',\n}\nprint(x\n") == {"1b": "from a cell"}
 
 
 def test_the_intake_choice_of_code_file_and_its_limits_apply(tmp_path):

@@ -17,7 +17,7 @@ K = 25
 """Tokens of a k-gram (copydetect's noise threshold): shared runs shorter than this are noise."""
 WINDOW = 6
 """Winnowing window: every shared run of K + WINDOW - 1 = 30 tokens is found (copydetect's guarantee)."""
-VERSION = "2"
+VERSION = "3"
 """Changes whenever fingerprints of the same text would change (cached fingerprints are keyed by it)."""
 
 _BASE = np.uint64(1_000_003)

@@ -50,11 +50,34 @@ def python_of_notebook(nb_bytes: bytes) -> str:
     return "\n".join(line for line in text.splitlines() if not _IPYTHON_LINE.match(line)) + "\n"
 
 
+_ANSWERS_LINE = re.compile(r"^ANSWERS\s*(?::[^=]*)?=")
+MAX_ANSWERS_LINES = 400
+
+
+def _answers_alone(code: str) -> ast.Module | None:
+    """The ANSWERS assignments of code that does not parse as a whole (a notebook cell of IPython syntax):
+    from each line that starts one, the shortest run of lines that parses."""
+    lines = code.splitlines()
+    body: list[ast.stmt] = []
+    for i, line in enumerate(lines):
+        if not _ANSWERS_LINE.match(line):
+            continue
+        for j in range(i + 1, min(len(lines), i + MAX_ANSWERS_LINES) + 1):
+            try:
+                body.extend(ast.parse("\n".join(lines[i:j])).body)
+                break
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+    return ast.Module(body=body, type_ignores=[]) if body else None
+
+
 def read_answers(code: str) -> dict[str, str]:
     """The last top-level literal `ANSWERS = {...}` of the code (string values only); {} when there is none."""
     try:
-        tree = ast.parse(code)
+        tree: ast.Module | None = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = _answers_alone(code)
+    if tree is None:
         return {}
     found: dict[str, str] = {}
     for node in tree.body:
