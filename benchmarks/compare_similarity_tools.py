@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from grader.similarity import fingerprint as fpm  # noqa: E402
 from grader.similarity.compare import TERM, Doc, compare  # noqa: E402
 from grader.similarity.sources import boilerplate_texts, source_of, template_answers  # noqa: E402
-from tests.similarity_corpus import ANSWER_FROM, ANSWER_TO, SAME_AUTHOR, independent, planted_files  # noqa: E402
+from tests.similarity_corpus import ANSWER_COPIES, SAME_AUTHOR, independent, planted_files  # noqa: E402
 
 
 def texts() -> tuple[dict[str, str], dict[str, Doc], dict[str, str], set[frozenset[str]]]:
@@ -90,7 +90,7 @@ def judge(scores: dict[frozenset[str], float], names: list[str], origin: dict[st
     worst = max(rank[p] for p in planted)
     above = sum(1 for p in ind if rank[p] < worst)
     ordered = np.mean([every[p] > every[i] for p in planted for i in ind])
-    code_copies = [p for p in planted if frozenset((ANSWER_FROM, ANSWER_TO)) != p]
+    code_copies = [p for p in planted if p not in {frozenset((a, b)) for a, b, _ in ANSWER_COPIES}]
     above_code = sum(1 for p in ind if rank[p] < max(rank[c] for c in code_copies))
     return worst, above, len(ind), float(ordered), above_code
 

@@ -144,7 +144,11 @@ def mutate(code: str, rng: random.Random) -> str:
 
 
 ANSWER_FROM, ANSWER_TO, ANSWER_KEY = "Hoffmann-440013", "Demir-430068", "1b"
-"""The planted written answer: Demir-430068 hands in Hoffmann-440013's answer to 1b, its own code unchanged."""
+"""The planted written answer: Demir-430068 hands in Hoffmann-440013's answer to 1b (120 words), its own code
+unchanged."""
+ANSWER_COPIES = ((ANSWER_FROM, ANSWER_TO, ANSWER_KEY), ("Hoffmann-430023", "Aydin-450086", "4.5"))
+"""Written answers copied, each into an otherwise independent submission: the second is of the corpus's median
+length (50 words)."""
 
 
 def planted_files() -> tuple[dict[str, tuple[str, bytes]], dict[str, str], set[frozenset[str]]]:
@@ -165,11 +169,13 @@ def planted_files() -> tuple[dict[str, tuple[str, bytes]], dict[str, str], set[f
         "Disguised-900007": ("Markovic-440074", ("exercise4.py", rewrite_comments(
             reorder_functions(rename_identifiers(text("Markovic-440074")))).encode())),
     }
-    answer = read_answers(text(ANSWER_FROM))[ANSWER_KEY]
     out = dict(files)
-    out[ANSWER_TO] = ("exercise4.py", with_answer(text(ANSWER_TO), ANSWER_KEY, answer).encode("utf-8"))
+    pairs = set()
+    for source, target, key in ANSWER_COPIES:
+        answer = read_answers(text(source))[key]
+        out[target] = ("exercise4.py", with_answer(text(target), key, answer).encode("utf-8"))
+        pairs.add(frozenset((source, target)))
     origin = {name: name for name in files}
-    pairs = {frozenset((ANSWER_TO, ANSWER_FROM))}
     for name, (source, file) in copies.items():
         out[name] = file
         origin[name] = source

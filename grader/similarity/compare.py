@@ -23,8 +23,12 @@ EARLIER = "earlier"
 
 ANSWER_SHINGLE = 8
 """Words of a written-answer shingle: eight words in a row in both answers are shared text."""
-ANSWER_WEIGHT = 8
-"""A shared word of a written answer counts as this many shared code tokens in the ranking."""
+ANSWER_WEIGHT = 24
+"""A shared word of a written answer (beyond a run's first ANSWER_FREE) counts as this many code tokens."""
+ANSWER_FREE = 10
+"""Words of each shared run of answer text that do not count: students who write alike share phrases of
+eight to twelve words ("the receptive field grows linearly with the depth"); a copied answer shares one
+run as long as itself."""
 MIN_CODE_TOKENS = 2 * fpm.K
 """Shared code below this many tokens is not reported (one k-gram or two is chance)."""
 MIN_ANSWER_WORDS = 12
@@ -133,7 +137,8 @@ class _Answers:
 
     def shared(self, a: str, b: str) -> tuple[int, tuple[str, ...], float]:
         """Words of a's answers covered by shingles b's answers to the same question share; those questions;
-        the words weighted by rarity as code tokens are (:func:`_weighted`)."""
+        the evidence they are: each shared run's words beyond ANSWER_FREE, weighted by rarity as code tokens are
+        (:func:`_weighted`)."""
         total, questions, rare = 0, [], 0.0
         theirs = self.by_name.get(b, {})
         for q, sh in self.by_name.get(a, {}).items():
@@ -149,9 +154,20 @@ class _Answers:
             np.maximum.at(cover, (starts[:, None] + np.arange(ANSWER_SHINGLE)).ravel(),
                           np.repeat(weights, ANSWER_SHINGLE))
             total += int(np.count_nonzero(cover))
-            rare += float(cover.sum())
+            rare += _run_excess(cover)
             questions.append(q)
         return total, tuple(sorted(questions)), rare
+
+
+def _run_excess(cover: np.ndarray) -> float:
+    """Over each run of shared words: its words beyond the first ANSWER_FREE, weighted by their mean rarity."""
+    shared = np.r_[False, cover > 0, False]
+    edges = np.flatnonzero(shared[1:] != shared[:-1])
+    excess = 0.0
+    for start, end in zip(edges[::2], edges[1::2]):
+        if end - start > ANSWER_FREE:
+            excess += float(cover[start:end].mean()) * (end - start - ANSWER_FREE)
+    return excess
 
 
 def _candidate_pairs(hash_lists: list[np.ndarray], limit: int) -> np.ndarray:
