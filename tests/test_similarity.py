@@ -223,3 +223,18 @@ def test_grader_similarity_on_a_folder_without_a_batch_says_so(tmp_path):
 
     result = CliRunner().invoke(main, ["similarity", str(tmp_path)])
     assert result.exit_code != 0 and "run grader batch first" in result.output
+
+
+def test_a_failing_similarity_report_does_not_cost_the_grades(tmp_path, fake, monkeypatch):
+    from grader.batch import run_batch
+    from grader.similarity import run as sim
+    from tests.helpers import settings
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(sim, "similarity_report", broken)
+    build_zip(tmp_path / "zips" / "Kaya-460071.zip", {"exercise4.py": "x = 1\n"})
+    summary = run_batch(tmp_path / "zips", settings(tmp_path / "out"), workers=1, grade=fake.grade_inproc)
+    assert (tmp_path / "out" / "grades.csv").is_file()
+    assert any("similarity report failed (ValueError: a bug)" in w for w in summary.warnings)

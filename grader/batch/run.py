@@ -148,17 +148,22 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         else:
             results[item.slot] = (*publish(item, cache, out, manual, rubric), True)
     entries = tuple(Entry(i, *results[i.slot]) for i in items)
-    closest, sim_outputs = None, {}
+    closest, sim_outputs, sim_failed = None, {}, []
     if similarity:
         from grader.similarity.run import Subject, similarity_report
 
-        sim = similarity_report(out, [Subject(e.item.slot, e.item.found.zip_path, e.item.zip_sha256) for e in entries
-                                      if e.item.counts and e.item.found.zip_path is not None],
-                                list(compare_with), settings, cache)
-        closest, sim_outputs = sim.closest, {"similar submissions": sim.index}
+        try:
+            sim = similarity_report(out, [Subject(e.item.slot, e.item.found.zip_path, e.item.zip_sha256)
+                                          for e in entries if e.item.counts and e.item.found.zip_path is not None],
+                                    list(compare_with), settings, cache)
+            closest, sim_outputs = sim.closest, {"similar submissions": sim.index}
+        except Exception as exc:  # noqa: BLE001 - the grades must still be written; grader similarity OUT retries
+            sim_failed = [f"the similarity report failed ({type(exc).__name__}: {exc}); the grades are written "
+                          "without it; grader similarity OUT tries again"]
     outputs, warnings, moodle_lines = write_term_outputs(entries, out, upload, manual, overrides_path, rubric, notices,
                                                          max_zip_bytes, closest)
     outputs.update(sim_outputs)
+    warnings.extend(sim_failed)
     return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
                         sum(1 for e in entries if e.cached), outputs, tuple(warnings), tuple(moodle_lines))
 

@@ -113,12 +113,17 @@ def load_docs(subjects: list[Subject], cache: Path, settings: Settings = DEFAULT
             missing.append(s)
     todo = list({s.sha256: s for s in missing}.values())
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    results: list[dict[str, Any]] | None = None
     if len(todo) >= PARALLEL_FROM and workers > 1:
         import multiprocessing
+        from concurrent.futures.process import BrokenProcessPool
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_read_one, [str(s.path) for s in todo], [settings] * len(todo), chunksize=8))
-    else:
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_read_one, [str(s.path) for s in todo], [settings] * len(todo), chunksize=8))
+        except (BrokenProcessPool, RuntimeError, OSError):
+            results = None  # e.g. a script without a __main__ guard cannot spawn: read them here instead
+    if results is None:
         results = [_read_one(str(s.path), settings) for s in todo]
     (cache / CACHE_DIR).mkdir(parents=True, exist_ok=True)
     for s, data in zip(todo, results):
