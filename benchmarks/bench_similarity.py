@@ -21,22 +21,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader.similarity.run import Subject, sha256_of, similarity_report  # noqa: E402
+from grader.similarity.sources import python_of_notebook  # noqa: E402
 from tests.similarity_corpus import as_notebook, corpus, mutate, write_zips  # noqa: E402
 
 
 def synthetic(n: int, seed: int = 0) -> dict[str, tuple[str, bytes]]:
-    """n submissions: each a corpus solution with a few random lines changed (a third of the .py ones as notebooks)."""
+    """n distinct submissions: each a corpus solution with a few random lines changed; the notebooks and a third
+    of the .py ones handed in as notebooks."""
     rng = random.Random(seed)
     base = [(name, file) for name, file in corpus().items()]
     out = {}
     for i in range(n):
         name, (fname, data) = base[i % len(base)]
-        if fname.endswith(".py"):
-            code = mutate(data.decode("utf-8"), rng)
-            out[f"Synth{i:04d}-{700000 + i}"] = (("exercise4.ipynb", as_notebook(code)) if rng.random() < 0.3
-                                                 else ("exercise4.py", code.encode("utf-8")))
-        else:
-            out[f"Synth{i:04d}-{700000 + i}"] = (fname, data)
+        text = data.decode("utf-8") if fname.endswith(".py") else python_of_notebook(data)
+        code = mutate(text, rng)
+        notebook = fname.endswith(".ipynb") or rng.random() < 0.3
+        out[f"Synth{i:04d}-{700000 + i}"] = (("exercise4.ipynb", as_notebook(code)) if notebook
+                                             else ("exercise4.py", code.encode("utf-8")))
     return out
 
 
@@ -60,7 +61,7 @@ def main() -> None:
         for k in range(10):
             s = changed[k * 7]
             fname, data = files[s.name]
-            text = mutate(data.decode("utf-8"), rng) if fname.endswith(".py") else data.decode("utf-8") + " "
+            text = mutate(data.decode("utf-8"), rng) if fname.endswith(".py") else data.decode("utf-8") + " "  # noqa
             path = write_zips({s.name: (fname, text.encode("utf-8"))}, Path(tmp) / "changed")[s.name]
             changed[k * 7] = Subject(s.name, path, sha256_of(path))
         t3 = time.perf_counter()
