@@ -238,3 +238,11 @@ def test_a_failing_similarity_report_does_not_cost_the_grades(tmp_path, fake, mo
     summary = run_batch(tmp_path / "zips", settings(tmp_path / "out"), workers=1, grade=fake.grade_inproc)
     assert (tmp_path / "out" / "grades.csv").is_file()
     assert any("similarity report failed (ValueError: a bug)" in w for w in summary.warnings)
+
+
+def test_type_hints_and_docstrings_of_the_template_do_not_tell_copies_apart():
+    hinted = "s = '\u2028'\f\r\ndef f(a: int, b: 'T' = 2) -> list[int]:\n    \"\"\"Doc.\"\"\"\n    n: int = a\n    return [n, b]\n"
+    plain = fpm.without_hints(hinted)
+    assert len(plain) == len(hinted) and "int" not in plain and "Doc" not in plain and "def f(a" in plain
+    bare = "s = '\u2028'\f\r\ndef f(a, b = 2):\n    n = a\n    return [n, b]\n"
+    assert fpm.tokens(hinted)[0] == fpm.tokens(bare)[0]

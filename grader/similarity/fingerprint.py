@@ -9,7 +9,9 @@ the same in every process; tokenizing, winnowing and the copied slices are copyd
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -17,7 +19,7 @@ K = 25
 """Tokens of a k-gram (copydetect's noise threshold): shared runs shorter than this are noise."""
 WINDOW = 6
 """Winnowing window: every shared run of K + WINDOW - 1 = 30 tokens is found (copydetect's guarantee)."""
-VERSION = "3"
+VERSION = "4"
 """Changes whenever fingerprints of the same text would change (cached fingerprints are keyed by it)."""
 
 _BASE = np.uint64(1_000_003)
@@ -47,7 +49,9 @@ def without_hints(code: str) -> str:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return code
-    lines = code.splitlines(keepends=True)
+    # Lines as the parser counts them (str.splitlines also splits at form feeds and U+2028).
+    parts = re.split(r"(\r\n|\r|\n)", code)
+    lines = [parts[i] + (parts[i + 1] if i + 1 < len(parts) else "") for i in range(0, len(parts), 2)]
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
@@ -66,6 +70,15 @@ def without_hints(code: str) -> str:
             if chars[i] not in "\n\r":
                 chars[i] = " "
 
+    try:
+        _blank_hints(tree, blank)
+    except (IndexError, ValueError, RecursionError):
+        return code
+    return "".join(chars)
+
+
+def _blank_hints(tree: ast.Module, blank: Callable[[ast.expr, str], None]) -> None:
+    """Blank every annotation (with its ':' or '->') and every docstring of the tree."""
     for node in ast.walk(tree):
         if isinstance(node, ast.arg) and node.annotation is not None:
             blank(node.annotation, ":")
@@ -78,7 +91,6 @@ def without_hints(code: str) -> str:
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
                     and isinstance(first.value.value, str):
                 blank(first.value, "")
-    return "".join(chars)
 
 
 def tokens(code: str) -> tuple[str, np.ndarray]:
