@@ -29,6 +29,10 @@ common = [
 ]
 
 
+COMPARE_WITH_HELP = ("A folder of earlier terms' zips or known public solutions (.zip, .py, .ipynb), compared against "
+                     "this term's submissions, not among themselves (repeatable).")
+
+
 def with_common(func):  # type: ignore[no-untyped-def]
     for option in reversed(common):
         func = option(func)
@@ -163,10 +167,14 @@ def gradescope(out: Path, time_limit_s: float, visibility: str) -> None:
                    "(a LocalCluster of --workers processes unless --scheduler is given).")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Grade on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 (implies --executor dask).")
+@click.option("--similarity/--no-similarity", default=True, show_default=True,
+              help="Compare the submissions with each other into OUT/similarity/ (similar; look at both).")
+@click.option("--compare-with", "compare_with", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help=COMPARE_WITH_HELP)
 def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | None, workers: int | None,
           timeout_s: float, force: bool, worksheet: Path | None, scale: bool | None, max_zip_mb: float,
           overrides: Path | None, executor: str | None,
-          scheduler: str | None) -> None:
+          scheduler: str | None, similarity: bool = True, compare_with: tuple[Path, ...] = ()) -> None:
     """Grade a folder of zips or Moodle's "Download all submissions" (zip or folder); resumable.
 
     Each submission is graded in its own process; results are cached in OUT/.cache, so running
@@ -206,7 +214,7 @@ def batch(source: Path, out: Path, data: Path | None, device: str, seed: int | N
         summary = _guard(lambda: run_batch(source, settings, workers=workers, timeout_s=timeout_s, force=force,
                                            worksheet=worksheet, scale=scale, max_zip_mb=max_zip_mb,
                                            overrides=overrides, progress=progress,
-                                           executor=remote))
+                                           executor=remote, similarity=similarity, compare_with=compare_with))
     except KeyboardInterrupt:
         if bar:
             bar[0].close()
@@ -241,6 +249,23 @@ def review(out: Path, port: int | None, grader_name: str | None, overrides: Path
         server.serve_forever()  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         click.echo("Stopped; the decisions are in the overrides file. Run `grader batch` to merge them.")
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--compare-with", "compare_with", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help=COMPARE_WITH_HELP)
+def similarity(out: Path, compare_with: tuple[Path, ...]) -> None:
+    """Compare the submissions of a finished batch in OUT with each other: OUT/similarity/ and index.html's column.
+
+    Pairs are ranked by the code they share beyond the template and the sheet, and by shared written
+    answers; each is evidence to look at (similar; look at both), never a verdict.
+    """
+    from grader.batch.run import similarity_of_batch
+
+    summary = _guard(lambda: similarity_of_batch(out, DEFAULT.with_(out_dir=out), compare_with))
+    for line in summary.lines():
+        click.echo(line)
 
 
 def _guard(action):  # type: ignore[no-untyped-def]

@@ -67,8 +67,8 @@ def output_name(stem: str) -> str:
 
     Every file the grader writes next to the students' folders has a dot in its name (``grades.csv``,
     ``index.html``, ``overrides.csv``, ``.logs``, ``.cache``, a temporary ``.x.tmp``; ``grader review``'s
-    ``rubric_items.json`` and ``overrides.csv.lock``) or is a reserved
-    folder (``questions``, ``moodle``: see ``grader.batch.plan.RESERVED``), so a dot-free name can never be
+    ``rubric_items.json`` and ``overrides.csv.lock``) or is a reserved folder (``questions``, ``moodle``,
+    ``similarity``: see ``grader.batch.plan.RESERVED``), so a dot-free name can never be
     one of them, whatever the zip is called (#15: ``grades.csv.zip`` broke every run).
     Valid submission names (``Surname-123456``) hold no dot and keep their name.
     """

@@ -54,13 +54,29 @@ def _rows() -> list[IndexRow]:
     return rows
 
 
+def _similarity_pages(folder: Path) -> None:
+    """OUT/similarity/index.html and one pair's page (copied to similarity/pair.html) for two hostile names."""
+    from grader.example import build_zip
+    from grader.similarity.run import Subject, sha256_of, similarity_report
+
+    code = "\n".join(f"def helper_{i}(alpha, beta):\n    text = '<b>' + 'x' * 300 + '</b>'  # {'y' * 200}\n"
+                      f"    return [alpha * k + beta for k in range(alpha)] + [text]\n" for i in range(12))
+    zips = [build_zip(folder / "zips" / f"{n}.zip", {"exercise4.py": code}) for n in ("a", "b")]
+    similarity_report(folder, [Subject(name, z, sha256_of(z)) for name, z in zip(FOLDERS[:2], zips)], workers=1)
+    shutil.copyfile(next((folder / "similarity" / "pairs").glob("*.html")), folder / "similarity" / "pair.html")
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pages")
     rows = _rows()
     rubric = load_rubric(DEFAULT.rubric_path)
-    (folder / "index.html").write_text(render_index(rows, rubric, ["Two zips carry 123400: their overrides are refused."]),
-                                       encoding="utf-8")
+    closest = {row.folder: {"other": FOLDERS[(i + 1) % len(FOLDERS)] + " and a long tail of a name", "score": 12345,
+                            "earlier": False, "page": "similarity/pairs/pair-0123456789abcdef.html"}
+               for i, row in enumerate(rows)}
+    (folder / "index.html").write_text(render_index(rows, rubric, ["Two zips carry 123400: their overrides are refused."],
+                                                    closest), encoding="utf-8")
+    _similarity_pages(folder)
     (folder / "questions").mkdir()
     question = next(iter(rubric.questions.values()))
     (folder / "questions" / "q.html").write_text(render_question(question, rows), encoding="utf-8")
@@ -97,7 +113,8 @@ def browser(pages: Path) -> Iterator[tuple[object, int]]:
 
 
 @pytest.mark.parametrize("width", [1024, 1280])
-@pytest.mark.parametrize("page_name", ["index.html", "questions/q.html", "report.html"])
+@pytest.mark.parametrize("page_name", ["index.html", "questions/q.html", "report.html", "similarity/index.html",
+                                       "similarity/pair.html"])
 def test_pages_fit_the_window_without_sideways_scrolling(browser, width: int, page_name: str) -> None:
     chromium, port = browser
     page = chromium.new_page(viewport={"width": width, "height": 800})

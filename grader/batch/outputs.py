@@ -7,6 +7,7 @@ OUT holds is rebuilt the same way on every run, however its results were graded.
 from __future__ import annotations
 
 import csv
+import json
 import io
 import shutil
 from dataclasses import dataclass, replace
@@ -102,8 +103,11 @@ class MoodleUpload:
 
 def write_term_outputs(entries: tuple[Entry, ...], out: Path, upload: MoodleUpload | None, manual: list[Any],
                        overrides_path: Path, rubric: Any, notices: list[str] | None = None,
-                       max_zip_bytes: int | None = None) -> tuple[dict[str, Path], list[str], list[str]]:
+                       max_zip_bytes: int | None = None, closest: dict[str, dict[str, Any]] | None = None
+                       ) -> tuple[dict[str, Path], list[str], list[str]]:
     """grades.csv, batch.json, index.html, the question pages, and the Moodle files.
+
+    `closest` is each student's most similar submission (:mod:`grader.similarity`), a column of index.html.
 
     Returns what was written, warnings, and the lines telling the TA how to upload to Moodle.
     """
@@ -140,12 +144,14 @@ def write_term_outputs(entries: tuple[Entry, ...], out: Path, upload: MoodleUplo
         "folder": e.item.slot, "zip": e.item.found.name, "source": e.item.found.source,
         "participant_id": e.item.found.participant_id, "moodle_name": e.item.found.moodle_name,
         "counts": e.item.counts, "status": e.status, "key": e.item.key, "seed": e.item.seed,
-        "zip_sha256": e.item.zip_sha256, "flags": list(e.result.flags)} for e in entries]})
+        "zip_sha256": e.item.zip_sha256, "flags": list(e.result.flags),
+        "zip_path": str(e.item.found.zip_path) if e.item.found.zip_path else None} for e in entries],
+        "notices": list(notices or [])})
     rows = [pages.IndexRow(e.item.slot, e.result, e.item.found.participant_id, e.item.found.moodle_name,
                            e.item.counts, e.status) for e in entries]
     for question in rubric.questions.values():
         write_atomic(out / pages.question_file(question.id), pages.render_question(question, rows).encode("utf-8"))
-    write_atomic(out / "index.html", pages.render_index(rows, rubric, notices or []).encode("utf-8"))
+    write_atomic(out / "index.html", pages.render_index(rows, rubric, notices or [], closest).encode("utf-8"))
     outputs["index"] = out / "index.html"
     created = ov.ensure_file(overrides_path)
     outputs["overrides (new, header only)" if created else "overrides"] = overrides_path
@@ -175,6 +181,25 @@ def write_term_outputs(entries: tuple[Entry, ...], out: Path, upload: MoodleUplo
 
 
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def rewrite_index(out: Path, rubric: Any, closest: dict[str, dict[str, Any]] | None) -> Path:
+    """index.html again from what a finished batch wrote (batch.json, each folder's results.json), with `closest`."""
+    from grader.batch import pages
+    from grader.report import result_from_json
+
+    try:
+        data = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+        rows = [pages.IndexRow(str(s["folder"]), result_from_json(json.loads(
+                    (out / str(s["folder"]) / "results.json").read_text(encoding="utf-8"))),
+                    s.get("participant_id"), s.get("moodle_name"), bool(s["counts"]), str(s["status"]))
+                for s in data["submissions"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GraderError(f"{out} does not hold a finished batch (batch.json and each student's results.json): "
+                          f"{exc}. Run grader batch first.") from exc
+    write_atomic(out / "index.html", pages.render_index(rows, rubric, list(data.get("notices", [])),
+                                                        closest).encode("utf-8"))
+    return out / "index.html"
 
 
 def _cell(text: str) -> str:

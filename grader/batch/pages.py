@@ -70,8 +70,11 @@ def pass_rates(rows: list[IndexRow]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda e: (e["rate"], e["task"], e["id"]))
 
 
-def render_index(rows: list[IndexRow], rubric: Rubric, notices: list[str] | None = None) -> str:
+def render_index(rows: list[IndexRow], rubric: Rubric, notices: list[str] | None = None,
+                 closest: dict[str, dict[str, Any]] | None = None) -> str:
     """index.html: the sortable table of everyone, the histogram of totals, pass rates, links.
+
+    `closest` (folder: other, score, page) fills the "Most similar" column; without it the column is left out.
 
     `notices` are sentences a TA must read before uploading grades (several students on one matriculation
     number, a zip found under another participant's name); they head the page.
@@ -91,7 +94,8 @@ def render_index(rows: list[IndexRow], rubric: Rubric, notices: list[str] | None
     return environment().get_template("index.html.j2").render(
         table=table, tasks=tasks, titles=rubric.tasks, histogram=histogram(rows), checks=pass_rates(rows),
         questions=questions, total=len(rows), counting=len(counting), notices=list(notices or []),
-        graded=sum(1 for row in counting if row.result.graded), version=grader.__version__)
+        graded=sum(1 for row in counting if row.result.graded), version=grader.__version__,
+        closest=closest)
 
 
 def render_question(question: RubricQuestion, rows: list[IndexRow]) -> str:

@@ -21,7 +21,7 @@ from grader.flags import Flag
 from grader.moodle import Found
 from grader.outfiles import folder_name, output_name
 
-RESERVED = frozenset({"questions", "moodle"})
+RESERVED = frozenset({"questions", "moodle", "similarity"})
 """Folders of the batch's own outputs, never a submission's folder."""
 
 

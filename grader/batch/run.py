@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Generator, Protocol
@@ -90,7 +91,8 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
               overrides: Path | None = None, grade: GradeFn | str = DEFAULT_GRADE,
               progress: Callable[[Progress], None] | None = None,
               executor: Executor | None = None, scale: bool | None = None,
-              max_zip_mb: float | None = None) -> BatchSummary:
+              max_zip_mb: float | None = None, similarity: bool = True,
+              compare_with: tuple[Path, ...] = ()) -> BatchSummary:
     """Grade every submission in `source` into `settings.out_dir` and write the batch's outputs.
 
     `grade` is the grading function: a ``"module:function"`` name runs in a child process per
@@ -98,6 +100,7 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
     `executor` grades elsewhere (e.g. :class:`grader.batch.dask.DaskExecutor`); `workers` is then unused.
     `scale` says how points go into a worksheet whose maximum grade differs from the rubric's total
     (True: mapped onto it; False: as they are; None: such a worksheet stops the batch before grading).
+    `similarity` compares the counting submissions (and `compare_with`'s earlier ones) into OUT/similarity/.
     """
     from grader import moodle, overrides as ov
 
@@ -145,7 +148,72 @@ def run_batch(source: Path, settings: Settings, *, workers: int | None = None,
         else:
             results[item.slot] = (*publish(item, cache, out, manual, rubric), True)
     entries = tuple(Entry(i, *results[i.slot]) for i in items)
+    closest, sim_outputs, sim_failed = None, {}, []
+    if similarity:
+        from grader.similarity.run import Subject, similarity_report
+
+        try:
+            sim = similarity_report(out, [Subject(e.item.slot, e.item.found.zip_path, e.item.zip_sha256)
+                                          for e in entries if e.item.counts and e.item.found.zip_path is not None],
+                                    list(compare_with), settings, cache)
+            closest, sim_outputs = sim.closest, {"similar submissions": sim.index}
+        except Exception as exc:  # noqa: BLE001 - the grades must still be written; grader similarity OUT retries
+            sim_failed = [f"the similarity report failed ({type(exc).__name__}: {exc}); the grades are written "
+                          "without it; grader similarity OUT tries again"]
     outputs, warnings, moodle_lines = write_term_outputs(entries, out, upload, manual, overrides_path, rubric, notices,
-                                                         max_zip_bytes)
+                                                         max_zip_bytes, closest)
+    outputs.update(sim_outputs)
+    warnings.extend(sim_failed)
     return BatchSummary(out, entries, sum(1 for e in entries if e.item.key and not e.cached),
                         sum(1 for e in entries if e.cached), outputs, tuple(warnings), tuple(moodle_lines))
+
+
+def similarity_of_batch(out: Path, settings: Settings, compare_with: tuple[Path, ...] = ()) -> SimilaritySummary:
+    """Compare the counting submissions of a finished batch in `out` (again) and add the column to its index.html."""
+    from grader.batch.outputs import rewrite_index
+    from grader.errors import GraderError
+    from grader.similarity.run import Subject, similarity_report
+
+    out = Path(out)
+    try:
+        data = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+        listed = [s for s in data["submissions"] if s["counts"] and s.get("zip_sha256")]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{out} holds no finished batch (its batch.json cannot be read); run grader batch first.") from exc
+    subjects, missing = [], []
+    for s in listed:
+        path = Path(str(s.get("zip_path") or ""))
+        if not s.get("zip_path") or not path.is_file():
+            missing.append(str(s["folder"]))
+        subjects.append(Subject(str(s["folder"]), path, str(s["zip_sha256"])))
+    try:
+        sim = similarity_report(out, subjects, list(compare_with), settings, out / CACHE)
+    except (OSError, KeyError) as exc:
+        raise GraderError(f"The zips of {', '.join(missing[:5])} are no longer where the batch found them, and the "
+                          f"cache does not hold them; rerun grader batch ({exc}).") from exc
+    index = rewrite_index(out, load_rubric(settings.rubric_path).only(settings.only), sim.closest)
+    return SimilaritySummary(sim.index, sim.csv, index, sim.pairs, sim.fingerprinted, len(subjects),
+                             sim.unreadable)
+
+
+@dataclass(frozen=True)
+class SimilaritySummary:
+    """What `grader similarity OUT` did."""
+
+    report: Path
+    csv: Path
+    index: Path
+    pairs: int
+    fingerprinted: int
+    compared: int
+    unreadable: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """A few plain-text lines for the terminal."""
+        from grader.outfiles import log_text
+
+        lines = [f"{self.compared} submissions compared ({self.fingerprinted} read now, the others from the cache): "
+                 f"{self.pairs} pairs share code or written answers beyond the template",
+                 f"  similar submissions: {self.report}", f"  pairs: {self.csv}", f"  index: {self.index}"]
+        lines.extend(f"  not compared: {u}" for u in self.unreadable)
+        return [log_text(line) for line in lines]

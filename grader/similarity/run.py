@@ -1,0 +1,194 @@
+"""A batch's similarity report: each submission's material read (or taken from the cache), compared, written to OUT/similarity/."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.config import DEFAULT, Settings
+from grader.outfiles import write_atomic
+from grader.similarity import fingerprint as fpm
+from grader.similarity import pages
+from grader.similarity.compare import EARLIER, TERM, Compared, Doc, Pair, compare
+from grader.similarity.sources import SourceText, boilerplate_texts, read_zip, source_of, template_answers
+
+FOLDER = "similarity"
+"""The report's folder in OUT (a reserved name: no student's folder can have it)."""
+CACHE_DIR = "similarity"
+"""Under OUT/.cache: one file per zip content and fingerprint version."""
+PARALLEL_FROM = 24
+"""Fingerprint in worker processes when at least this many submissions are not cached."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One submission to compare: its name in the report, its zip, and its group (this term or earlier)."""
+
+    name: str
+    path: Path
+    sha256: str
+    group: str = TERM
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """What a similarity run wrote and found."""
+
+    index: Path
+    csv: Path
+    pairs: int
+    fingerprinted: int
+    """Submissions read and fingerprinted in this run (the others came from the cache)."""
+    closest: dict[str, dict[str, Any]]
+    """Per this term's submission with a similar one: the other's name, the score and the pair page's path in OUT."""
+    unreadable: tuple[str, ...] = ()
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256 (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cache_path(cache: Path, sha256: str) -> Path:
+    return cache / CACHE_DIR / f"{sha256}-v{fpm.VERSION}.json"
+
+
+def _to_json(source: SourceText, fp: fpm.Fingerprint) -> dict[str, Any]:
+    return {"code": source.code, "code_name": source.code_name, "answers": source.answers, "problem": source.problem,
+            "length": fp.length, "hashes": _pack(fp.hashes), "positions": _pack(fp.positions),
+            "offsets": _pack(fp.offsets.reshape(-1))}
+
+
+def _pack(array: np.ndarray) -> str:
+    """An int64 array as base64 of its little-endian bytes (JSON numbers are ten times slower to read back)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<i8").tobytes()).decode("ascii")
+
+
+def _unpack(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<i8").astype(np.int64)
+
+
+def _from_json(data: dict[str, Any]) -> tuple[SourceText, fpm.Fingerprint]:
+    source = SourceText(str(data["code"]), str(data["code_name"]),
+                        {str(k): str(v) for k, v in dict(data["answers"]).items()}, str(data["problem"]))
+    fp = fpm.Fingerprint(int(data["length"]), _unpack(data["hashes"]), _unpack(data["positions"]),
+                         _unpack(data["offsets"]).reshape(-1, 2))
+    return source, fp
+
+
+def _read_one(path: str, settings: Settings) -> dict[str, Any]:
+    """A zip's (or a code file's) material and fingerprints as JSON-able data (run in a worker process)."""
+    p = Path(path)
+    if p.suffix.lower() in (".py", ".ipynb"):
+        source = source_of(p.read_bytes(), p.suffix.lower()[1:], p.name)
+    else:
+        source = read_zip(p, settings)
+    return _to_json(source, fpm.fingerprint(source.code))
+
+
+def load_docs(subjects: list[Subject], cache: Path, settings: Settings = DEFAULT,
+              workers: int | None = None) -> tuple[list[Doc], int, list[str]]:
+    """Every subject's Doc, fingerprinting only what the cache lacks; how many were fingerprinted; unreadable ones."""
+    found: dict[str, dict[str, Any]] = {}
+    missing: list[Subject] = []
+    for s in subjects:
+        if s.sha256 in found:
+            continue
+        try:
+            found[s.sha256] = json.loads(_cache_path(cache, s.sha256).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            missing.append(s)
+    todo = list({s.sha256: s for s in missing}.values())
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    results: list[dict[str, Any]] | None = None
+    if len(todo) >= PARALLEL_FROM and workers > 1:
+        import multiprocessing
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_read_one, [str(s.path) for s in todo], [settings] * len(todo), chunksize=8))
+        except (BrokenProcessPool, RuntimeError, OSError):
+            results = None  # e.g. a script without a __main__ guard cannot spawn: read them here instead
+    if results is None:
+        results = [_read_one(str(s.path), settings) for s in todo]
+    (cache / CACHE_DIR).mkdir(parents=True, exist_ok=True)
+    for s, data in zip(todo, results):
+        found[s.sha256] = data
+        write_atomic(_cache_path(cache, s.sha256), json.dumps(data, allow_nan=False).encode("utf-8"))
+    docs, unreadable = [], []
+    for s in subjects:
+        source, fp = _from_json(found[s.sha256])
+        if source.problem:
+            unreadable.append(f"{s.name}: {source.problem}")
+        docs.append(Doc(s.name, s.group, source, fp))
+    return docs, len(todo), unreadable
+
+
+def earlier_subjects(folders: list[Path]) -> list[Subject]:
+    """Earlier terms' zips and public solutions (.py, .ipynb) under each --compare-with folder."""
+    out = []
+    for folder in folders:
+        folder = Path(folder)
+        files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+        for p in files:
+            if p.suffix.lower() in (".zip", ".py", ".ipynb"):
+                rel = p.name if folder.is_file() else p.relative_to(folder).as_posix()
+                out.append(Subject(f"{folder.name}/{rel}", p, sha256_of(p), EARLIER))
+    return out
+
+
+def write_report(out: Path, compared: Compared, compared_with: list[str]) -> tuple[Path, Path, dict[str, dict[str, Any]]]:
+    """OUT/similarity/: index.html, pairs.csv, the pages of the listed pairs; the closest match of each student."""
+    folder = out / FOLDER
+    shutil.rmtree(folder / pages.PAIR_DIR, ignore_errors=True)  # pages of pairs no longer listed go
+    (folder / pages.PAIR_DIR).mkdir(parents=True, exist_ok=True)
+    listed = pages.listed(compared)
+    rank = {(p.a, p.b): i for i, p in enumerate(compared.pairs, 1)}
+    files = {(p.a, p.b): pages.pair_file(p) for p in listed}
+
+    def write_page(p: Pair) -> None:
+        write_atomic(folder / files[(p.a, p.b)], pages.render_pair(compared, p, rank[(p.a, p.b)]).encode("utf-8"))
+
+    # Each atomic write waits for the disk (fsync): several at once.
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write_page, listed))
+    write_atomic(folder / "index.html", pages.render_index(compared, listed, compared_with).encode("utf-8"))
+    write_atomic(folder / "pairs.csv", pages.pairs_csv(compared, files).encode("utf-8"))
+    closest: dict[str, dict[str, Any]] = {}
+    for name, p in pages.closest(compared).items():
+        other = p.b if p.a == name else p.a
+        closest[name] = {"other": other, "score": p.score, "earlier": p.b_group == EARLIER,
+                         "page": f"{FOLDER}/{files[(p.a, p.b)]}"}
+    write_atomic(folder / "closest.json", json.dumps(closest, indent=2, ensure_ascii=False).encode("utf-8"))
+    return folder / "index.html", folder / "pairs.csv", closest
+
+
+def similarity_report(out: Path, term: list[Subject], compare_with: list[Path] | None = None,
+                      settings: Settings = DEFAULT, cache: Path | None = None,
+                      workers: int | None = None) -> SimilarityResult:
+    """Compare `term` (and the --compare-with folders against it) and write OUT/similarity/."""
+    out = Path(out)
+    cache = cache if cache is not None else out / ".cache"
+    subjects = term + earlier_subjects(list(compare_with or []))
+    docs, fingerprinted, unreadable = load_docs(subjects, cache, settings, workers)
+    boilerplate = np.unique(np.concatenate([fpm.all_kgrams(t) for t in boilerplate_texts()]))
+    compared = compare(docs, boilerplate, template_answers())
+    index, csv_path, closest = write_report(out, compared, [Path(c).name for c in compare_with or []])
+    return SimilarityResult(index, csv_path, len(compared.pairs), fingerprinted, closest, tuple(unreadable))
+
+
+__all__ = ["FOLDER", "Pair", "SimilarityResult", "Subject", "similarity_report"]

@@ -1,0 +1,248 @@
+"""Similar submissions: planted copies of the independent corpus rank above every independent pair; template
+code is not evidence; notebooks match their .py; the pages are escaped; the batch shows each closest match."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.config import DEFAULT, PROJECT_DIR
+from grader.example import build_zip
+from grader.similarity import fingerprint as fpm
+from grader.similarity.compare import EARLIER
+from grader.similarity.run import Subject, sha256_of, similarity_report
+from grader.similarity.sources import python_of_notebook, read_answers, read_zip
+from tests.similarity_corpus import as_notebook, independent, planted_files, write_zips
+
+TEMPLATE = PROJECT_DIR / "student_template" / "exercise4.py"
+
+
+def subjects(zips: dict[str, Path]) -> list[Subject]:
+    return [Subject(name, path, sha256_of(path)) for name, path in sorted(zips.items())]
+
+
+def pairs(out: Path) -> list[dict[str, str]]:
+    with open(out / "similarity" / "pairs.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """The corpus with planted copies, zipped and compared once: (out, origin, planted pairs, result)."""
+    tmp = tmp_path_factory.mktemp("similarity")
+    files, origin, planted_pairs = planted_files()
+    zips = write_zips(files, tmp / "zips")
+    result = similarity_report(tmp / "out", subjects(zips), workers=1)
+    return tmp / "out", origin, planted_pairs, result, zips
+
+
+def test_every_planted_pair_ranks_above_every_independent_pair(planted):
+    out, origin, planted_pairs, _, _ = planted
+    rows = pairs(out)
+    rank = {frozenset((r["a"], r["b"])): int(r["rank"]) for r in rows}
+    missing = [sorted(p) for p in planted_pairs if p not in rank]
+    assert not missing, missing
+    worst_planted = max(rank[p] for p in planted_pairs)
+    independent_ranks = sorted(int(r["rank"]) for r in rows if independent(r["a"], r["b"], origin, planted_pairs))
+    assert independent_ranks, "the corpus's independent solutions share nothing at all"
+    assert worst_planted < independent_ranks[0], (worst_planted, [r for r in rows if int(r["rank"]) <= worst_planted])
+
+
+def test_the_planted_written_answer_is_found_as_an_answer(planted):
+    out = planted[0]
+    row = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Demir-430068", "Hoffmann-440013"})
+    assert row["answers"] == "1b" and int(row["shared_answer_words"]) >= 30
+
+
+def test_a_notebook_copy_of_a_py_shares_nearly_all_its_code(planted):
+    out = planted[0]
+    row = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Notebook-900005", "Brandt-410052"})
+    assert float(row["share_of_a"]) > 0.9 and float(row["share_of_b"]) > 0.9
+
+
+def test_the_index_links_each_pair_to_its_side_by_side_page(planted):
+    out = planted[0]
+    index = (out / "similarity" / "index.html").read_text(encoding="utf-8")
+    assert "similar; look at both" in index and "plagiarism" not in index.lower()
+    top = pairs(out)[0]
+    page = out / "similarity" / top["page"]
+    assert top["page"] in index and page.is_file()
+    html = page.read_text(encoding="utf-8")
+    assert "<mark>" in html and "plagiarism" not in html.lower()
+    assert "http://" not in html and "https://" not in html and "<link" not in html and "<script" not in html
+
+
+def test_closest_match_of_each_planted_copy_is_its_source(planted):
+    result = planted[3]
+    assert result.closest["Renamed-900002"]["other"] == "Kowalczyk-420034"
+    assert result.closest["Notebook-900005"]["other"] == "Brandt-410052"
+
+
+def test_a_rerun_fingerprints_only_what_changed(planted, tmp_path):
+    out, _, _, _, zips = planted
+    again = similarity_report(out, subjects(zips), workers=1)
+    assert again.fingerprinted == 0
+    changed = dict(zips)
+    changed["Extra-900099"] = build_zip(tmp_path / "Extra-900099.zip", {"exercise4.py": "x = 1\n"})
+    assert similarity_report(out, subjects(changed), workers=1).fingerprinted == 1
+
+
+def test_template_only_submissions_are_not_reported_among_each_other(tmp_path):
+    template = TEMPLATE.read_bytes()
+    zips = {
+        "Blank-100001": build_zip(tmp_path / "Blank-100001.zip", {"exercise4.py": template}),
+        "Blank-100002": build_zip(tmp_path / "Blank-100002.zip", {"exercise4.py": template}),
+        "Blank-100003": build_zip(tmp_path / "Blank-100003.zip", {
+            "exercise4.ipynb": (PROJECT_DIR / "student_template" / "exercise4.ipynb").read_bytes()}),
+        "Blank-100004": build_zip(tmp_path / "Blank-100004.zip", {"exercise4.ipynb": as_notebook(template.decode())}),
+    }
+    result = similarity_report(tmp_path / "out", subjects(zips), workers=1)
+    assert result.pairs == 0 and pairs(tmp_path / "out") == []
+
+
+def test_fingerprints_are_the_same_in_every_process():
+    """copydetect hashes with the salted hash(); ours must not depend on PYTHONHASHSEED (cached fingerprints)."""
+    script = ("import sys; from grader.similarity.fingerprint import fingerprint; "
+              "print(fingerprint(open(sys.argv[1], encoding='utf-8').read()).hashes[:50].tolist())")
+    seen = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(PROJECT_DIR)}
+        run = subprocess.run([sys.executable, "-c", script, str(TEMPLATE)], env=env, capture_output=True, text=True,
+                             check=True)
+        seen.add(run.stdout)
+    assert len(seen) == 1 and seen.pop().count(",") == 49
+
+
+def test_a_notebook_is_read_as_its_code_cells_without_magics_shell_lines_or_outputs():
+    code = "import os\n\ndef f(x):\n    return x + 1\n\nANSWERS = {'1b': 'mine'}\n"
+    text = python_of_notebook(as_notebook(code))
+    assert "%matplotlib" not in text and "!pip" not in text and "output 0" not in text
+    assert "def f(x):" in text and read_answers(text) == {"1b": "mine"}
+
+
+def test_answers_are_read_as_a_literal_never_run(tmp_path):
+    code = "import os\nos._exit(3)\nANSWERS = {'1b': 'kept', '1d': os.getcwd()}\nANSWERS = {'1b': 'last'}\n"
+    assert read_answers(code) == {"1b": "last"}
+    assert read_answers("ANSWERS = {'1b': f()}\n") == {}
+    assert read_answers("def (:\n") == {}
+    # A notebook whose other cells are not Python (help syntax, a stray magic) still gives its answers.
+    assert read_answers("model?\nANSWERS = {\n    '1b': 'from a cell',\n}\nprint(x\n") == {"1b": "from a cell"}
+
+
+def test_the_intake_choice_of_code_file_and_its_limits_apply(tmp_path):
+    renamed = build_zip(tmp_path / "a.zip", {"folder/solution.py": "def conv_relu(x):\n    return x\n",
+                                             "folder/helpers.py": "y = 2\n"})
+    assert read_zip(renamed).code_name == "folder/solution.py"
+    assert read_zip(build_zip(tmp_path / "b.zip", {"notes.txt": "none"})).problem
+    (tmp_path / "c.zip").write_bytes(b"not a zip")
+    assert read_zip(tmp_path / "c.zip").problem
+
+
+def test_code_from_a_submission_is_escaped_on_its_page(tmp_path):
+    body = TEMPLATE.read_text(encoding="utf-8") + "\n" + "\n".join(
+        f"def helper_{i}(a, b):\n    s = '</pre><script>alert({i})</script>'\n    return [a * k + b for k in range(a)] + [s]\n"
+        for i in range(12))
+    zips = {n: build_zip(tmp_path / f"{n}.zip", {"exercise4.py": body}) for n in ("Evil-100001", "Evil-100002")}
+    similarity_report(tmp_path / "out", subjects(zips), workers=1)
+    row = pairs(tmp_path / "out")[0]
+    html = (tmp_path / "out" / "similarity" / row["page"]).read_text(encoding="utf-8")
+    assert "<script>" not in html and "&lt;script&gt;alert(3)" in html
+
+
+def test_earlier_terms_are_compared_with_this_term_not_among_themselves(planted, tmp_path):
+    _, _, _, _, zips = planted
+    earlier = tmp_path / "term2025"
+    earlier.mkdir()
+    (earlier / "old-Kaya.zip").write_bytes(zips["Kaya-460071"].read_bytes())
+    (earlier / "old-copy.zip").write_bytes(zips["Kaya-460071"].read_bytes())
+    (earlier / "public_solution.py").write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    term = {n: p for n, p in zips.items() if n in ("Kaya-460071", "Aksoy-460032", "Hoffmann-420017")}
+    result = similarity_report(tmp_path / "out", subjects(term), [earlier], workers=1)
+    rows = pairs(tmp_path / "out")
+    earlier_rows = [r for r in rows if r["b_is"] == "earlier"]
+    assert {(r["a"], r["b"]) for r in earlier_rows[:2]} == {("Kaya-460071", "term2025/old-Kaya.zip"),
+                                                           ("Kaya-460071", "term2025/old-copy.zip")}
+    assert not any(r["a"].startswith("term2025/") for r in rows)  # never an earlier one against an earlier one
+    assert result.closest["Kaya-460071"]["earlier"] is True
+    index = (tmp_path / "out" / "similarity" / "index.html").read_text(encoding="utf-8")
+    assert "earlier / public" in index and "term2025" in index
+    assert EARLIER == "earlier"
+
+
+def test_the_stable_hash_ignores_names_comments_and_whitespace():
+    a = "def f(alpha, beta):\n    # add them\n    total = alpha + beta * 2\n    return [total for _ in range(3)]\n" * 3
+    b = "def g(x, y):\n\n    t = x + y * 2  # other words\n    return [t for _ in range(3)]\n" * 3
+    assert fpm.fingerprint(a).hashes.tolist() == fpm.fingerprint(b).hashes.tolist() != []
+
+
+# --------------------------------------------------------------------------- through grader batch
+
+
+def test_a_batch_shows_each_students_closest_match_and_grader_similarity_redoes_it(tmp_path, fake):
+    from grader.batch import run_batch
+    from grader.cli import main
+    from tests.helpers import settings
+    from tests.similarity_corpus import corpus, rename_identifiers
+
+    files = corpus()
+    chosen = {n: files[n] for n in ("Kowalczyk-420034", "Schulze-450058", "Demir-430068")}
+    chosen["Renamed-900002"] = ("exercise4.py", rename_identifiers(files["Kowalczyk-420034"][1].decode()).encode())
+    source = tmp_path / "zips"
+    write_zips(chosen, source)
+    build_zip(source / "similarity.zip", {"exercise4.py": "x = 1\n"})  # a reserved name: its folder is another
+    out = tmp_path / "reports"
+    summary = run_batch(source, settings(out), workers=1, grade=fake.grade_inproc)
+    assert "similar submissions" in summary.outputs
+    assert not (out / "similarity" / "results.json").exists()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Most similar" in index and 'href="similarity/index.html"' in index
+    closest = json.loads((out / "similarity" / "closest.json").read_text(encoding="utf-8"))
+    assert closest["Renamed-900002"]["other"] == "Kowalczyk-420034"
+    assert f'href="{closest["Renamed-900002"]["page"]}"' in index
+    assert (out / closest["Renamed-900002"]["page"]).is_file()
+
+    (out / "index.html").write_text("old", encoding="utf-8")
+    result = CliRunner().invoke(main, ["similarity", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "0 read now" in result.output
+    assert "Most similar" in (out / "index.html").read_text(encoding="utf-8")
+
+    run_batch(source, settings(out), workers=1, grade=fake.grade_inproc, similarity=False)
+    assert "Most similar" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_grader_similarity_on_a_folder_without_a_batch_says_so(tmp_path):
+    from grader.cli import main
+
+    result = CliRunner().invoke(main, ["similarity", str(tmp_path)])
+    assert result.exit_code != 0 and "run grader batch first" in result.output
+
+
+def test_a_failing_similarity_report_does_not_cost_the_grades(tmp_path, fake, monkeypatch):
+    from grader.batch import run_batch
+    from grader.similarity import run as sim
+    from tests.helpers import settings
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(sim, "similarity_report", broken)
+    build_zip(tmp_path / "zips" / "Kaya-460071.zip", {"exercise4.py": "x = 1\n"})
+    summary = run_batch(tmp_path / "zips", settings(tmp_path / "out"), workers=1, grade=fake.grade_inproc)
+    assert (tmp_path / "out" / "grades.csv").is_file()
+    assert any("similarity report failed (ValueError: a bug)" in w for w in summary.warnings)
+
+
+def test_type_hints_and_docstrings_of_the_template_do_not_tell_copies_apart():
+    hinted = "s = '\u2028'\f\r\ndef f(a: int, b: 'T' = 2) -> list[int]:\n    \"\"\"Doc.\"\"\"\n    n: int = a\n    return [n, b]\n"
+    plain = fpm.without_hints(hinted)
+    assert len(plain) == len(hinted) and "int" not in plain and "Doc" not in plain and "def f(a" in plain
+    bare = "s = '\u2028'\f\r\ndef f(a, b = 2):\n    n = a\n    return [n, b]\n"
+    assert fpm.tokens(hinted)[0] == fpm.tokens(bare)[0]
