@@ -246,3 +246,47 @@ def test_type_hints_and_docstrings_of_the_template_do_not_tell_copies_apart():
     assert len(plain) == len(hinted) and "int" not in plain and "Doc" not in plain and "def f(a" in plain
     bare = "s = '\u2028'\f\r\ndef f(a, b = 2):\n    n = a\n    return [n, b]\n"
     assert fpm.tokens(hinted)[0] == fpm.tokens(bare)[0]
+
+
+def test_the_review_corpus_copied_answers_rank_first():
+    """A second, independently written check: the 40 students' written answers of tests/data/answers (written by a
+    helper for `grader review`, with its own copy cases in key.json), each on the bare template's code, so only the
+    answers can tell them apart. Every pair of students who share copied answers (directly, or both from the same
+    source) ranks above every pair the key calls independent. The German translation of an English answer is not
+    text shared, so it is not expected to be found (a limit the README names)."""
+    import re
+
+    import numpy as np
+
+    from grader.similarity.compare import TERM, Doc, compare
+    from grader.similarity.sources import boilerplate_texts, source_of, template_answers
+
+    data = PROJECT_DIR / "tests" / "data" / "answers"
+    answers = json.loads((data / "answers.json").read_text(encoding="utf-8"))
+    key = json.loads((data / "key.json").read_text(encoding="utf-8"))
+    template = TEMPLATE.read_text(encoding="utf-8")
+    docs = []
+    for name, given in answers.items():
+        code = re.sub(r"^ANSWERS = \{.*?\n\}", lambda _m, a=given: "ANSWERS = " + json.dumps(a, ensure_ascii=False),
+                      template, flags=re.S | re.M)
+        assert read_answers(code) == given
+        source = source_of(code.encode(), "py", "exercise4.py")
+        docs.append(Doc(name, TERM, source, fpm.fingerprint(source.code)))
+    source_of_copy: dict[str, str] = {}
+    translated: set[frozenset[str]] = set()
+    for student, cells in key.items():
+        for question, cell in cells.items():
+            if cell.get("copied_from"):
+                if cell["lang"] != key[cell["copied_from"]][question]["lang"]:
+                    translated.add(frozenset((student, cell["copied_from"])))
+                else:
+                    source_of_copy[student] = cell["copied_from"]
+    root = {s: source_of_copy.get(s, s) for s in answers}
+    copied = {frozenset((a, b)) for a in answers for b in answers if a < b and root[a] == root[b]}
+    assert len(copied) >= 4, copied
+    boilerplate = np.unique(np.concatenate([fpm.all_kgrams(t) for t in boilerplate_texts()]))
+    ranked = compare(docs, boilerplate, template_answers()).pairs
+    scores = {frozenset((p.a, p.b)): p.score for p in ranked}
+    lowest_copy = min(scores.get(pair, 0) for pair in copied)
+    highest_other = max((s for pair, s in scores.items() if pair not in copied and pair not in translated), default=0)
+    assert lowest_copy > highest_other, (lowest_copy, highest_other)
