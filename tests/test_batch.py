@@ -418,3 +418,11 @@ def test_scaled_grades_go_in_on_the_worksheets_scale_and_grades_csv_says_so(tmp_
     text = "\n".join(summary.lines())
     assert "encoding WINDOWS-1252, separator semicolon, with Moodle's language set to Deutsch" in text
     assert "Grades: scaled (--scale)" in text
+
+
+def test_the_summary_points_the_ta_to_grader_review_for_open_answers(tmp_path, fake):
+    download = make_download(tmp_path / "download", TERM[:2])
+    out = tmp_path / "out dir"
+    summary = run_batch(download, settings(out), grade=fake.grade_inproc)
+    line = next(line for line in summary.lines() if "await a TA" in line)
+    assert f"grader review '{out}'" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Generator, Protocol
@@ -62,7 +63,8 @@ class BatchSummary:
                          + " (rerun with --force to retry)")
         pending = sum(1 for e in counting for m in e.result.manual if m.points is None)
         if pending:
-            lines.append(f"  {pending} written answers await a TA: see questions/ and overrides.csv")
+            lines.append(f"  {pending} written answers await a TA: grade them with `grader review {shlex.quote(str(self.out_dir))}` "
+                         "(or by hand in overrides.csv)")
         for label, path in self.outputs.items():
             lines.append(f"  {label}: {path}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
