@@ -426,3 +426,27 @@ def test_the_summary_points_the_ta_to_grader_review_for_open_answers(tmp_path, f
     summary = run_batch(download, settings(out), grade=fake.grade_inproc)
     line = next(line for line in summary.lines() if "await a TA" in line)
     assert f"grader review '{out}'" in line
+
+
+def test_review_items_in_the_rubric_do_not_regrade_but_its_points_do(tmp_path):
+    """Default items for `grader review` (rubric.toml's `items = [...]`) are in no result, so adding them keeps the
+    cache key; a question's points are in every result, so changing them changes it."""
+    import re
+
+    from grader.batch.cache import grader_files_hash
+    from grader.config import RUBRIC_PATH
+
+    text = RUBRIC_PATH.read_text(encoding="utf-8")
+    assert '[questions."1b"]\n' in text
+    copy, with_items, repointed = (tmp_path / name / "rubric.toml" for name in ("copy", "items", "points"))
+    for path in (copy, with_items, repointed):
+        path.parent.mkdir()
+    copy.write_text(text, encoding="utf-8")
+    with_items.write_text(text.replace('[questions."1b"]\n', '[questions."1b"]\nitems = [{id = "a", points = 1, '
+                                       'text = "Right."}]\n', 1), encoding="utf-8")
+    repointed.write_text(re.sub(r'(\[questions\."1b"\]\n(?:.*\n)*?points = )[0-9.]+', r"\g<1>7", text, count=1),
+                         encoding="utf-8")
+    assert repointed.read_text(encoding="utf-8") != text
+    base = grader_files_hash(replace(DEFAULT, rubric_path=copy))
+    assert grader_files_hash(replace(DEFAULT, rubric_path=with_items)) == base
+    assert grader_files_hash(replace(DEFAULT, rubric_path=repointed)) != base

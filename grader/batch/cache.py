@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import time
+import tomllib
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,9 +85,27 @@ def grader_files_hash(settings: Settings) -> str:
     for path in sorted([settings.rubric_path, settings.reference_path, *CHECKS_DIR.glob("*.py"),
                         *CHECKS_DIR.glob("*.ini")]):
         digest.update(path.name.encode())
+        if path == settings.rubric_path:
+            digest.update(_graded_rubric(path))
+            continue
         with contextlib.suppress(OSError):
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _graded_rubric(path: Path) -> bytes:
+    """The rubric as grading reads it, without the questions' default review items (`grader review`'s, which no
+    result holds), so adding items before or during a term never regrades a zip; unreadable, its bytes."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        with contextlib.suppress(OSError):
+            return path.read_bytes()
+        return b""
+    for question in raw.get("questions", {}).values():
+        if isinstance(question, dict):
+            question.pop("items", None)
+    return json.dumps(raw, sort_keys=True, default=str).encode()
 
 
 def settings_hash(settings: Settings) -> str:
