@@ -320,15 +320,14 @@ def test_a_rerun_with_nothing_changed_compares_nothing_and_writes_no_page(plante
 
 
 def test_a_rerun_with_one_changed_submission_compares_only_what_it_touches(planted, tmp_path):
-    from tests.similarity_corpus import mutate
-
-    import random
-
+    """Kowalczyk-420034 keeps only the first half of its code: the pairs of its planted copies among themselves
+    share fragments it no longer holds, which now weigh more, so they are compared again too."""
     zips = planted[4]
     out = fresh_out(planted[0], tmp_path / "out")
     similarity_report(out, subjects(zips), workers=1)
     changed = dict(zips)
-    text = mutate(read_zip(zips["Kowalczyk-420034"]).code, random.Random(3))
+    lines = read_zip(zips["Kowalczyk-420034"]).code.splitlines(keepends=True)
+    text = "".join(lines[:len(lines) // 2])
     changed["Kowalczyk-420034"] = build_zip(tmp_path / "Kowalczyk-420034.zip", {"exercise4.py": text})
     again = similarity_report(out, subjects(changed), workers=1)
     full = similarity_report(fresh_out(planted[0], tmp_path / "full"), subjects(changed), workers=1)
@@ -347,8 +346,9 @@ def block(seed: int) -> str:
 
 
 def test_a_fragment_that_stops_being_common_is_compared_again_as_a_fresh_run_would(tmp_path):
-    """Eleven submissions hold one fragment: more than common_limit(11) = 10, so it is not evidence. When one
-    drops it, ten hold it: it counts for every pair of them, none of which changed."""
+    """Eleven of twelve submissions hold one fragment: more than common_limit(12) = 10, so it is not evidence.
+    When one drops it, ten hold it: it counts for every pair of them and in each one's own code (the share of
+    it another shares), none of which changed."""
     template = TEMPLATE.read_text(encoding="utf-8")
 
     def code(i: int, common: bool = True) -> str:
@@ -356,13 +356,15 @@ def test_a_fragment_that_stops_being_common_is_compared_again_as_a_fresh_run_wou
 
     names = [f"Common-{100000 + i}" for i in range(11)]
     zips = {n: build_zip(tmp_path / "zips" / f"{n}.zip", {"exercise4.py": code(i)}) for i, n in enumerate(names)}
+    # One without the fragment, sharing a block with two that hold it: what counts of theirs changes.
+    zips["Other-100011"] = build_zip(tmp_path / "zips" / "other.zip", {"exercise4.py": template + block(4)})
     first = similarity_report(tmp_path / "out", subjects(zips), workers=1)
-    assert first.pairs == 5  # the five pairs of shared blocks; the common block is not evidence
+    assert first.pairs == 7  # the pairs of shared blocks; the common block is not evidence
     changed = dict(zips)
     changed[names[10]] = build_zip(tmp_path / "changed.zip", {"exercise4.py": code(10, common=False)})
     again = similarity_report(tmp_path / "out", subjects(changed), workers=1)
     full = similarity_report(tmp_path / "full", subjects(changed), workers=1)
-    assert again.pairs == full.pairs == 45  # every two of the ten that hold it now
+    assert again.pairs == full.pairs == 47  # every two of the ten that hold it now, and Other with two of them
     assert report_files(tmp_path / "out") == report_files(tmp_path / "full")
     assert again.reused_pairs == 0
 
@@ -385,3 +387,21 @@ def test_a_rerun_with_the_submissions_in_another_order_is_a_fresh_runs_result(pl
     similarity_report(out, reordered, workers=1)
     similarity_report(fresh_out(planted[0], tmp_path / "full"), reordered, workers=1)
     assert report_files(out) == report_files(tmp_path / "full")
+
+
+def test_a_third_copy_of_a_written_answer_makes_the_first_two_compared_again(planted, tmp_path):
+    """Schulze-450058 hands in the answer Demir-430068 copied from Hoffmann-440013: that pair's code is unchanged,
+    but its shared answer text is now held by three, so it weighs half as much."""
+    zips = planted[4]
+    out = fresh_out(planted[0], tmp_path / "out")
+    similarity_report(out, subjects(zips), workers=1)
+    before = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Demir-430068", "Hoffmann-440013"})
+    answer = read_zip(zips["Hoffmann-440013"]).answers["1b"]
+    changed = dict(zips)
+    code = read_zip(zips["Schulze-450058"]).code + f"\nANSWERS = {{'1b': {answer!r}}}\n"
+    changed["Schulze-450058"] = build_zip(tmp_path / "Schulze-450058.zip", {"exercise4.py": code})
+    similarity_report(out, subjects(changed), workers=1)
+    similarity_report(fresh_out(planted[0], tmp_path / "full"), subjects(changed), workers=1)
+    assert report_files(out) == report_files(tmp_path / "full")
+    after = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Demir-430068", "Hoffmann-440013"})
+    assert int(after["score"]) < int(before["score"])
