@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
