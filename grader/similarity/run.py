@@ -1,4 +1,8 @@
-"""A batch's similarity report: each submission's material read (or taken from the cache), compared, written to OUT/similarity/."""
+"""A batch's similarity report: each submission's material read (or taken from the cache), compared, written to OUT/similarity/.
+
+Each run records its inputs and pairs in the cache; a rerun reuses them for what did not change (see
+:func:`similarity_report` and :func:`grader.similarity.compare.compare`).
+"""
 
 from __future__ import annotations
 
