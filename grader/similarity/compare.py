@@ -288,16 +288,20 @@ class _Rerun:
         moved = {h: m for h, m in moved.items() if m}
         moved_answers = {k: m for k, m in moved_answers.items() if m}
         held = answers.holders
+
+        def flips(now: int, move: int) -> bool:
+            return (now > limit) != (now - move > limit)
+
         # A fingerprint or shingle that became common (or stopped being) changes what counts of every holder.
-        flipped = np.array(sorted(h for h, m in moved.items() if (counts.get(h, 0) > limit) != (counts.get(h, 0) - m > limit)),
-                           dtype=np.int64)
-        flipped_answers = {k for k, m in moved_answers.items() if (held.get(k, 0) > limit) != (held.get(k, 0) - m > limit)}
+        flipped = np.array(sorted(h for h, m in moved.items() if flips(counts.get(h, 0), m)), dtype=np.int64)
+        flipped_answers = {k for k, m in moved_answers.items() if flips(held.get(k, 0), m)}
         changed = np.array(sorted(moved), dtype=np.int64)
         self.stale = set(previous.changed)
         self.hashes: dict[str, set[int]] = {}
         self.shingles: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         for d in docs:
-            if (len(flipped) and np.isin(d.fp.hashes, flipped).any()) or not answers.keys[d.name].isdisjoint(flipped_answers):
+            if (len(flipped) and np.isin(d.fp.hashes, flipped).any()) \
+                    or not answers.keys[d.name].isdisjoint(flipped_answers):
                 self.stale.add(d.name)
             counting = d.fp.hashes[kept[d.name]]
             hit = counting[np.isin(counting, changed)]
