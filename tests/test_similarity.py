@@ -290,3 +290,118 @@ def test_the_review_corpus_copied_answers_rank_first():
     lowest_copy = min(scores.get(pair, 0) for pair in copied)
     highest_other = max((s for pair, s in scores.items() if pair not in copied and pair not in translated), default=0)
     assert lowest_copy > highest_other, (lowest_copy, highest_other)
+
+
+# --------------------------------------------------------------------------- reruns compare only what changed
+
+
+def fresh_out(planted_out: Path, out: Path) -> Path:
+    """An OUT whose cache holds the planted run's fingerprints but no record of a comparison (a cold compare)."""
+    import shutil
+
+    shutil.copytree(planted_out / ".cache" / "similarity", out / ".cache" / "similarity",
+                    ignore=shutil.ignore_patterns("compared.json"))
+    return out
+
+
+def report_files(out: Path) -> dict[str, bytes]:
+    folder = out / "similarity"
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_rerun_with_nothing_changed_compares_nothing_and_writes_no_page(planted, tmp_path):
+    out = fresh_out(planted[0], tmp_path / "out")
+    first = similarity_report(out, subjects(planted[4]), workers=1)
+    assert first.compared_pairs > first.pairs > 0 and first.reused_pairs == 0
+    before = report_files(out)
+    again = similarity_report(out, subjects(planted[4]), workers=1)
+    assert (again.compared_pairs, again.reused_pairs, again.pages_written) == (0, first.pairs, 0)
+    assert report_files(out) == before and again.closest == first.closest
+
+
+def test_a_rerun_with_one_changed_submission_compares_only_what_it_touches(planted, tmp_path):
+    """Kowalczyk-420034 keeps only the first half of its code: the pairs of its planted copies among themselves
+    share fragments it no longer holds, which now weigh more, so they are compared again too."""
+    zips = planted[4]
+    out = fresh_out(planted[0], tmp_path / "out")
+    similarity_report(out, subjects(zips), workers=1)
+    changed = dict(zips)
+    lines = read_zip(zips["Kowalczyk-420034"]).code.splitlines(keepends=True)
+    text = "".join(lines[:len(lines) // 2])
+    changed["Kowalczyk-420034"] = build_zip(tmp_path / "Kowalczyk-420034.zip", {"exercise4.py": text})
+    again = similarity_report(out, subjects(changed), workers=1)
+    full = similarity_report(fresh_out(planted[0], tmp_path / "full"), subjects(changed), workers=1)
+    assert report_files(out) == report_files(tmp_path / "full")  # pairs.csv, index.html and every page
+    touching = [r for r in pairs(out) if "Kowalczyk-420034" in (r["a"], r["b"])]
+    assert touching and again.compared_pairs >= len(touching)
+    assert again.reused_pairs > 0 and again.compared_pairs < full.compared_pairs
+    assert 0 < again.pages_written < len(list((out / "similarity" / "pairs").iterdir()))
+
+
+def block(seed: int) -> str:
+    """A function of about 100 tokens that no other seed's block shares a k-gram with (its numbers differ)."""
+    n = [seed * 97 + k for k in range(8)]
+    return (f"def helper_{seed}(a, b):\n    x = a * {n[0]} + b - {n[1]}\n    y = [x + {n[2]} for _ in range({n[3]})]\n"
+            f"    z = {{'k': x * {n[4]}, 'm': y[{n[5]}:]}}\n    return x, y, z, (a - {n[6]}) // {n[7]}\n\n")
+
+
+def test_a_fragment_that_stops_being_common_is_compared_again_as_a_fresh_run_would(tmp_path):
+    """Eleven of twelve submissions hold one fragment: more than common_limit(12) = 10, so it is not evidence.
+    When one drops it, ten hold it: it counts for every pair of them and in each one's own code (the share of
+    it another shares), none of which changed."""
+    template = TEMPLATE.read_text(encoding="utf-8")
+
+    def code(i: int, common: bool = True) -> str:
+        return template + (block(1000) if common else block(2000)) + block(i // 2) + block(100 + i)
+
+    names = [f"Common-{100000 + i}" for i in range(11)]
+    zips = {n: build_zip(tmp_path / "zips" / f"{n}.zip", {"exercise4.py": code(i)}) for i, n in enumerate(names)}
+    # One without the fragment, sharing a block with two that hold it: what counts of theirs changes.
+    zips["Other-100011"] = build_zip(tmp_path / "zips" / "other.zip", {"exercise4.py": template + block(4)})
+    first = similarity_report(tmp_path / "out", subjects(zips), workers=1)
+    assert first.pairs == 7  # the pairs of shared blocks; the common block is not evidence
+    changed = dict(zips)
+    changed[names[10]] = build_zip(tmp_path / "changed.zip", {"exercise4.py": code(10, common=False)})
+    again = similarity_report(tmp_path / "out", subjects(changed), workers=1)
+    full = similarity_report(tmp_path / "full", subjects(changed), workers=1)
+    assert again.pairs == full.pairs == 47  # every two of the ten that hold it now, and Other with two of them
+    assert report_files(tmp_path / "out") == report_files(tmp_path / "full")
+    assert again.reused_pairs == 0
+
+
+@pytest.mark.parametrize("record", ["{not json", '{"format": 0}', "[]", '{"format": 1, "key": 3}'])
+def test_a_damaged_or_old_record_means_comparing_everything(planted, tmp_path, record):
+    out = fresh_out(planted[0], tmp_path / "out")
+    first = similarity_report(out, subjects(planted[4]), workers=1)
+    before = report_files(out)
+    (out / ".cache" / "similarity" / "compared.json").write_text(record, encoding="utf-8")
+    again = similarity_report(out, subjects(planted[4]), workers=1)
+    assert (again.compared_pairs, again.reused_pairs) == (first.compared_pairs, 0)
+    assert report_files(out) == before
+
+
+def test_a_rerun_with_the_submissions_in_another_order_is_a_fresh_runs_result(planted, tmp_path):
+    out = fresh_out(planted[0], tmp_path / "out")
+    similarity_report(out, subjects(planted[4]), workers=1)
+    reordered = subjects(planted[4])[::-1]
+    similarity_report(out, reordered, workers=1)
+    similarity_report(fresh_out(planted[0], tmp_path / "full"), reordered, workers=1)
+    assert report_files(out) == report_files(tmp_path / "full")
+
+
+def test_a_third_copy_of_a_written_answer_makes_the_first_two_compared_again(planted, tmp_path):
+    """Schulze-450058 hands in the answer Demir-430068 copied from Hoffmann-440013: that pair's code is unchanged,
+    but its shared answer text is now held by three, so it weighs half as much."""
+    zips = planted[4]
+    out = fresh_out(planted[0], tmp_path / "out")
+    similarity_report(out, subjects(zips), workers=1)
+    before = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Demir-430068", "Hoffmann-440013"})
+    answer = read_zip(zips["Hoffmann-440013"]).answers["1b"]
+    changed = dict(zips)
+    code = read_zip(zips["Schulze-450058"]).code + f"\nANSWERS = {{'1b': {answer!r}}}\n"
+    changed["Schulze-450058"] = build_zip(tmp_path / "Schulze-450058.zip", {"exercise4.py": code})
+    similarity_report(out, subjects(changed), workers=1)
+    similarity_report(fresh_out(planted[0], tmp_path / "full"), subjects(changed), workers=1)
+    assert report_files(out) == report_files(tmp_path / "full")
+    after = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Demir-430068", "Hoffmann-440013"})
+    assert int(after["score"]) < int(before["score"])

@@ -89,7 +89,7 @@ def open_submission(zip_path: Path, workdir: Path, settings: Settings = DEFAULT)
     extracted, skipped = unpack(zip_path, files_dir, settings)
     for flag, note in skipped:
         _flag(flags, notes, flag, note)
-    code_rel, kind, renamed_note = _choose_code(extracted, files_dir)
+    code_rel, kind, renamed_note = choose_code(extracted, files_dir)
     code_path = files_dir / code_rel
     code_bytes = code_path.read_bytes()
     if renamed_note:
@@ -157,7 +157,7 @@ def _flag(flags: list[str], notes: list[str], flag: str, note: str) -> None:
     notes.append(note)
 
 
-def _choose_code(extracted: dict[str, str], files_dir: Path) -> tuple[str, str, str]:
+def choose_code(extracted: dict[str, str], files_dir: Path) -> tuple[str, str, str]:
     """(relative path, kind, note when it was not exercise4.*) of the code to grade."""
     by_kind: dict[str, list[str]] = {"py": [], "ipynb": []}
     for rel in extracted:

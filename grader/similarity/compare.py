@@ -3,7 +3,8 @@
 Fingerprints of the template's and the sheet's code are dropped from every submission, and so are
 those that many submissions share (code that many write alike is no evidence of copying). An
 inverted index from fingerprint to submissions finds the pairs that share anything at all; only
-those are compared in full, so 500 submissions are not 125,000 comparisons.
+those are compared in full, so 500 submissions are not 125,000 comparisons. A rerun compares again
+only the pairs whose result can differ from the previous run's (:class:`Previous`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,26 @@ class Compared:
     docs: dict[str, Doc]
     kept: dict[str, np.ndarray] = field(default_factory=dict)
     """Per document: the mask of its fingerprints that count (not template, not common)."""
+    compared_pairs: int = 0
+    """Candidate pairs compared in full in this run."""
+    reused: frozenset[tuple[str, str]] = frozenset()
+    """(a, b) of the pairs taken from the previous run without comparing (their documents are as they were)."""
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What the previous run on the same batch found, for a rerun to reuse (the rule is :func:`compare`'s)."""
+
+    pairs: dict[tuple[str, str], Pair]
+    """Its reported pairs by (a, b)."""
+    order: dict[str, int]
+    """Each document's position in its list of documents (of two of this term's, a is the earlier)."""
+    limit: int
+    """Its common_limit."""
+    changed: frozenset[str]
+    """Names of the documents that are new, or whose content or group differs from the previous run's."""
+    before: tuple[Doc, ...]
+    """The previous run's versions of the documents that changed or are gone."""
 
 
 def _words(text: str) -> list[str]:
@@ -108,15 +129,17 @@ class _Answers:
     """Written answers as word shingles per question, the template's and the common ones removed."""
 
     def __init__(self, docs: list[Doc], template: dict[str, str], limit: int) -> None:
-        given = {q: set(_shingles(_words(t))) for q, t in template.items()}
+        self.given = {q: set(_shingles(_words(t))) for q, t in template.items()}
         self.words: dict[tuple[str, str], list[str]] = {}
         self.sh: dict[tuple[str, str], dict[tuple[str, ...], list[int]]] = {}
+        self.keys: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        """Per document: its (question, shingle) keys beyond the template's, common ones included."""
         counts: dict[tuple[str, tuple[str, ...]], int] = {}
         for d in docs:
-            for q, text in d.source.answers.items():
-                w = _words(text)
-                sh = {s: p for s, p in _shingles(w).items() if s not in given.get(q, ())}
+            self.keys[d.name] = set()
+            for q, (w, sh) in self.of(d).items():
                 self.words[(d.name, q)], self.sh[(d.name, q)] = w, sh
+                self.keys[d.name].update((q, s) for s in sh)
                 if d.group == TERM:
                     for s in sh:
                         counts[(q, s)] = counts.get((q, s), 0) + 1
@@ -127,6 +150,14 @@ class _Answers:
             for s in [s for s in sh if (q, s) in common]:
                 del sh[s]
             self.by_name.setdefault(name, {})[q] = sh
+
+    def of(self, d: Doc) -> dict[str, tuple[list[str], dict[tuple[str, ...], list[int]]]]:
+        """Per question of d: its answer's words and its shingles beyond the template's (with their starts)."""
+        out = {}
+        for q, text in d.source.answers.items():
+            w = _words(text)
+            out[q] = (w, {s: p for s, p in _shingles(w).items() if s not in self.given.get(q, ())})
+        return out
 
     def index(self) -> dict[tuple[str, tuple[str, ...]], list[str]]:
         out: dict[tuple[str, tuple[str, ...]], list[str]] = {}
@@ -231,14 +262,85 @@ def _weighted(doc: Doc, keep: np.ndarray, both: np.ndarray, holders: tuple[np.nd
     return float(cover.sum())
 
 
-def compare(docs: list[Doc], boilerplate: np.ndarray, template_answers: dict[str, str] | None = None) -> Compared:
-    """Rank the pairs of `docs`: this term's among themselves and each earlier one against this term's only."""
+def _counting_hashes(d: Doc, boilerplate: np.ndarray) -> np.ndarray:
+    """The distinct fingerprints of d that are not boilerplate (what the term's holder counts count)."""
+    return np.unique(d.fp.hashes[~np.isin(d.fp.hashes, boilerplate)])
+
+
+class _Rerun:
+    """Which candidate pairs of a rerun must be compared again (the rule is :func:`compare`'s)."""
+
+    def __init__(self, previous: Previous, docs: list[Doc], boilerplate: np.ndarray, counts: dict[int, int],
+                 limit: int, answers: _Answers, kept: dict[str, np.ndarray]) -> None:
+        self.previous = previous
+        # How each holder count moved: +1 per new version of a document, -1 per previous version.
+        moved: dict[int, int] = {}
+        moved_answers: dict[tuple[str, tuple[str, ...]], int] = {}
+        versions = [(d, 1, answers.keys[d.name]) for d in docs if d.name in previous.changed]
+        versions += [(d, -1, {(q, s) for q, (_, sh) in answers.of(d).items() for s in sh}) for d in previous.before]
+        for d, sign, keys in versions:
+            if d.group != TERM:
+                continue
+            for h in _counting_hashes(d, boilerplate).tolist():
+                moved[h] = moved.get(h, 0) + sign
+            for key in keys:
+                moved_answers[key] = moved_answers.get(key, 0) + sign
+        moved = {h: m for h, m in moved.items() if m}
+        moved_answers = {k: m for k, m in moved_answers.items() if m}
+        held = answers.holders
+
+        def flips(now: int, move: int) -> bool:
+            return (now > limit) != (now - move > limit)
+
+        # A fingerprint or shingle that became common (or stopped being) changes what counts of every holder.
+        flipped = np.array(sorted(h for h, m in moved.items() if flips(counts.get(h, 0), m)), dtype=np.int64)
+        flipped_answers = {k for k, m in moved_answers.items() if flips(held.get(k, 0), m)}
+        changed = np.array(sorted(moved), dtype=np.int64)
+        self.stale = set(previous.changed)
+        self.hashes: dict[str, set[int]] = {}
+        self.shingles: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        for d in docs:
+            if (len(flipped) and np.isin(d.fp.hashes, flipped).any()) \
+                    or not answers.keys[d.name].isdisjoint(flipped_answers):
+                self.stale.add(d.name)
+            counting = d.fp.hashes[kept[d.name]]
+            hit = counting[np.isin(counting, changed)]
+            if len(hit):
+                self.hashes[d.name] = set(hit.tolist())
+            shingles = {(q, sh) for q, kept_sh in answers.by_name.get(d.name, {}).items() for sh in kept_sh
+                        if (q, sh) in moved_answers}
+            if shingles:
+                self.shingles[d.name] = shingles
+
+    def again(self, x: Doc, y: Doc) -> bool:
+        """Whether the pair (x, y) must be compared: its result may differ from the previous run's."""
+        if x.name in self.stale or y.name in self.stale:
+            return True
+        if y.group == TERM and self.previous.order[x.name] > self.previous.order[y.name]:
+            return True  # the previous run had them the other way round (a's answer words are a's)
+        return not (self.hashes.get(x.name, set()).isdisjoint(self.hashes.get(y.name, set()))
+                    and self.shingles.get(x.name, set()).isdisjoint(self.shingles.get(y.name, set())))
+
+
+def compare(docs: list[Doc], boilerplate: np.ndarray, template_answers: dict[str, str] | None = None,
+            previous: Previous | None = None) -> Compared:
+    """Rank the pairs of `docs`: this term's among themselves and each earlier one against this term's only.
+
+    With `previous` (a rerun with the same boilerplate and code), a pair's result is taken from the previous run
+    unless it may differ. It is a function of both documents' counting fingerprints and answer shingles (which
+    drop the common ones), of the holder counts of those they share (the weights 1/(m-1)) and of which is a. So a
+    pair is compared again when either document is new or changed; when either holds a fingerprint or shingle
+    that became common or stopped being (what counts of it changed); when the two share a fingerprint or shingle
+    whose holder count changed; or when their order in `docs` is swapped. Every other pair is as it was: reused if
+    the previous run reported it, still not reported if it did not. When common_limit(n) differs from the previous
+    run's, everything is compared.
+    """
     term = [d for d in docs if d.group == TERM]
     limit = common_limit(len(term))
     boilerplate = np.unique(boilerplate)
     counts: dict[int, int] = {}
     for d in term:
-        for h in np.unique(d.fp.hashes[~np.isin(d.fp.hashes, boilerplate)]).tolist():
+        for h in _counting_hashes(d, boilerplate).tolist():
             counts[h] = counts.get(h, 0) + 1
     common = np.array(sorted(h for h, c in counts.items() if c > limit), dtype=np.int64)
     rare_keys = np.array(sorted(h for h, c in counts.items() if c <= limit), dtype=np.int64)
@@ -256,13 +358,23 @@ def compare(docs: list[Doc], boilerplate: np.ndarray, template_answers: dict[str
             ids = sorted(position[n] for n in names)
             candidates.update((ids[p], ids[q]) for p in range(len(ids)) for q in range(p + 1, len(ids)))
 
-    pairs = []
+    rerun = None
+    if previous is not None and previous.limit == limit and len(position) == len(docs):
+        rerun = _Rerun(previous, docs, boilerplate, counts, limit, answers, kept)
+    pairs, reused, compared = [], set(), 0
     for i, j in sorted(candidates):
         x, y = docs[i], docs[j]
         if x.group != TERM and y.group != TERM:
             continue  # earlier terms are not compared among themselves
         if x.group != TERM:
             x, y = y, x
+        if rerun is not None and not rerun.again(x, y):
+            before = rerun.previous.pairs.get((x.name, y.name))
+            if before is not None:
+                pairs.append(before)
+                reused.add((x.name, y.name))
+            continue
+        compared += 1
         px, py = shared_positions(x, kept[x.name], y, kept[y.name])
         ta, tb = _covered(px), _covered(py)
         words, questions, rare_words = answers.shared(x.name, y.name)
@@ -274,7 +386,7 @@ def compare(docs: list[Doc], boilerplate: np.ndarray, template_answers: dict[str
         pairs.append(Pair(x.name, y.name, y.group, code, ta, tb, own[x.name], own[y.name], words, questions,
                           round(rare + ANSWER_WEIGHT * rare_words)))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
-    return Compared(tuple(pairs), {d.name: d for d in docs}, kept)
+    return Compared(tuple(pairs), {d.name: d for d in docs}, kept, compared, frozenset(reused))
 
 
 def highlight(x: Doc, kx: np.ndarray, y: Doc, ky: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from grader.config import DEFAULT, PROJECT_DIR, Settings
 from grader.errors import SubmissionRejected
 from grader.intake.notebook import notebook_code_text
-from grader.intake.submission import _choose_code
+from grader.intake.submission import choose_code
 from grader.intake.unzip import check_before_extracting, extract, select_members
 
 MAX_CODE_CHARS = 2_000_000
@@ -107,7 +107,7 @@ def read_zip(zip_path: Path, settings: Settings = DEFAULT) -> SourceText:
             code_members = [m for m in members if m.parts[-1].lower().endswith((".py", ".ipynb"))]
             with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
                 extracted = extract(zf, code_members, Path(tmp), settings)
-                rel, kind, _ = _choose_code(extracted, Path(tmp))
+                rel, kind, _ = choose_code(extracted, Path(tmp))
                 data = (Path(tmp) / rel).read_bytes()
     except SubmissionRejected as exc:
         return SourceText("", "", problem=str(exc))
