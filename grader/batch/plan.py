@@ -18,6 +18,7 @@ from grader.batch.cache import cache_key, settings_hash, write_json
 from grader.config import Settings
 from grader.errors import SubmissionRejected
 from grader.flags import Flag
+from grader.intake.unzip import sha256_of
 from grader.moodle import Found
 from grader.outfiles import folder_name, output_name
 
@@ -56,14 +57,6 @@ def stored_batch_seed(path: Path) -> int:
     return seed
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
     """The batch's items: cache keys, seeds, output folders, and the duplicate and mismatch rules applied."""
     from grader.intake import parse_name
@@ -75,7 +68,7 @@ def plan(found: list[Found], settings: Settings, batch_seed: int) -> list[Item]:
             base = output_name(f.moodle_name or "submission")
             items.append(Item(base, f, "", "", 0))
             continue
-        sha = _sha256(f.zip_path)
+        sha = sha256_of(f.zip_path)
         seed = settings.seed if settings.seed is not None else derive_seed(batch_seed, sha)
         items.append(Item(folder_name(f.name), f, cache_key(sha, f.name, seed, digest), sha, seed))
     items = _assign_slots(items)

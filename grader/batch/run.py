@@ -195,7 +195,7 @@ def similarity_of_batch(out: Path, settings: Settings, compare_with: tuple[Path,
                           f"cache does not hold them; rerun grader batch ({exc}).") from exc
     index = rewrite_index(out, load_rubric(settings.rubric_path).only(settings.only), sim.closest)
     return SimilaritySummary(sim.index, sim.csv, index, sim.pairs, sim.fingerprinted, len(subjects),
-                             sim.unreadable)
+                             sim.unreadable, sim.compared_pairs, sim.reused_pairs)
 
 
 @dataclass(frozen=True)
@@ -209,13 +209,17 @@ class SimilaritySummary:
     fingerprinted: int
     compared: int
     unreadable: tuple[str, ...] = ()
+    compared_pairs: int = 0
+    reused_pairs: int = 0
+    """Pairs compared in this run, and pairs kept from the previous run (a change could not touch them)."""
 
     def lines(self) -> list[str]:
         """A few plain-text lines for the terminal."""
         from grader.outfiles import log_text
 
         lines = [f"{self.compared} submissions compared ({self.fingerprinted} read now, the others from the cache): "
-                 f"{self.pairs} pairs share code or written answers beyond the template",
+                 f"{self.pairs} pairs share code or written answers beyond the template "
+                 f"({self.compared_pairs} pairs compared now, {self.reused_pairs} kept from the last run)",
                  f"  similar submissions: {self.report}", f"  pairs: {self.csv}", f"  index: {self.index}"]
         lines.extend(f"  not compared: {u}" for u in self.unreadable)
         return [log_text(line) for line in lines]

@@ -11,6 +11,7 @@ folder given (``workdir/files/``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 import unicodedata
@@ -41,6 +42,15 @@ class _Member:
 
     info: zipfile.ZipInfo
     parts: tuple[str, ...]
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256 (hex), read in 1 MiB pieces: what the batch and the similarity cache key a zip by."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def unpack(zip_path: Path, files_dir: Path, settings: Settings) -> tuple[dict[str, str], list[tuple[str, str]]]:

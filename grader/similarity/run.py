@@ -19,6 +19,7 @@ import numpy as np
 
 import grader
 from grader.config import DEFAULT, Settings
+from grader.intake.unzip import sha256_of
 from grader.outfiles import write_atomic
 from grader.similarity import fingerprint as fpm
 from grader.similarity import pages
@@ -67,15 +68,6 @@ class SimilarityResult:
     """Reported pairs taken from the previous run without comparing them."""
     pages_written: int = 0
     """Pair pages written in this run (the others were already there as they would be written)."""
-
-
-def sha256_of(path: Path) -> str:
-    """The file's SHA-256 (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cache_path(cache: Path, sha256: str) -> Path:
@@ -313,4 +305,4 @@ def similarity_report(out: Path, term: list[Subject], compare_with: list[Path] |
                             compared.compared_pairs, len(compared.reused), written)
 
 
-__all__ = ["FOLDER", "Pair", "SimilarityResult", "Subject", "similarity_report"]
+__all__ = ["FOLDER", "Pair", "SimilarityResult", "Subject", "sha256_of", "similarity_report"]
