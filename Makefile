@@ -56,6 +56,8 @@ template: setup
 
 benchmark: setup
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_similarity.py
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_review.py
 
 clean:
 	rm -rf $(VENV) reports/* examples data/cache
