@@ -238,6 +238,11 @@ def test_the_batch_merges_the_apps_points_and_sentences(client, batch, tmp_path,
     sheet = (batch / "moodle" / "worksheet.csv").read_text(encoding="utf-8-sig")
     assert "Right: the kernel picks matching patches. Well put." in sheet
     assert "Right: the kernel" in (batch / review_folder(0) / "report.html").read_text()
+    import zipfile
+
+    with zipfile.ZipFile(batch / "moodle" / "feedback-files.zip") as feedback:
+        reports = [feedback.read(n).decode("utf-8") for n in feedback.namelist() if n.endswith(".html")]
+    assert sum("Right: the kernel picks matching patches. Well put." in r for r in reports) == 1, len(reports)
 
 
 def test_an_overrides_file_broken_by_hand_is_a_sentence_not_a_crash(client, batch):
