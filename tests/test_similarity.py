@@ -405,3 +405,18 @@ def test_a_third_copy_of_a_written_answer_makes_the_first_two_compared_again(pla
     assert report_files(out) == report_files(tmp_path / "full")
     after = next(r for r in pairs(out) if {r["a"], r["b"]} == {"Demir-430068", "Hoffmann-440013"})
     assert int(after["score"]) < int(before["score"])
+
+
+def test_a_hostile_notebook_costs_only_its_own_comparison(tmp_path):
+    """A notebook nested 100,000 deep makes json raise RecursionError; the report is still written, with that
+    submission named as not compared and the others' copy found."""
+    code = (PROJECT_DIR / "solutions" / "exercise4.py").read_bytes()
+    zips = {
+        "Copy-100001": build_zip(tmp_path / "Copy-100001.zip", {"exercise4.py": code}),
+        "Copy-100002": build_zip(tmp_path / "Copy-100002.zip", {"exercise4.py": code}),
+        "Deep-100003": build_zip(tmp_path / "Deep-100003.zip", {"exercise4.ipynb": b"[" * 100_000 + b"]" * 100_000}),
+    }
+    result = similarity_report(tmp_path / "out", subjects(zips), workers=1)
+    assert [u.split(":")[0] for u in result.unreadable] == ["Deep-100003"], result.unreadable
+    assert "RecursionError" in result.unreadable[0]
+    assert [(row["a"], row["b"]) for row in pairs(tmp_path / "out")] == [("Copy-100001", "Copy-100002")]

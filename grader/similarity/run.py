@@ -100,11 +100,16 @@ def _from_json(data: dict[str, Any]) -> tuple[SourceText, fpm.Fingerprint]:
 def _read_one(path: str, settings: Settings) -> dict[str, Any]:
     """A zip's (or a code file's) material and fingerprints as JSON-able data (run in a worker process)."""
     p = Path(path)
-    if p.suffix.lower() in (".py", ".ipynb"):
-        source = source_of(p.read_bytes(), p.suffix.lower()[1:], p.name)
-    else:
-        source = read_zip(p, settings)
-    return _to_json(source, fpm.fingerprint(source.code))
+    try:
+        if p.suffix.lower() in (".py", ".ipynb"):
+            source = source_of(p.read_bytes(), p.suffix.lower()[1:], p.name)
+        else:
+            source = read_zip(p, settings)
+        return _to_json(source, fpm.fingerprint(source.code))
+    except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - one submission's file, never the report
+        # A hostile file (a notebook nested 100,000 deep, say) costs only its own comparison.
+        source = SourceText("", p.name, problem=f"Its code could not be read for comparison ({type(exc).__name__}).")
+        return _to_json(source, fpm.fingerprint(""))
 
 
 def load_docs(subjects: list[Subject], cache: Path, settings: Settings = DEFAULT,
